@@ -1,0 +1,42 @@
+"""im2latex_hf: printed math formula images → LaTeX, as a Hugging Face transformers model.
+
+Importing the package registers the model with the Auto classes::
+
+    import im2latex_hf
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    model = AutoModelForImageTextToText.from_pretrained(im2latex_hf.DEFAULT_MODEL)
+    processor = AutoProcessor.from_pretrained(im2latex_hf.DEFAULT_MODEL)
+"""
+
+from pathlib import Path
+
+from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageTextToText, AutoProcessor
+
+from .configuration_im2latex import Im2LatexConfig
+from .image_processing_im2latex import Im2LatexImageProcessor, InvalidImageError
+from .modeling_im2latex import Im2LatexForConditionalGeneration
+from .processing_im2latex import Im2LatexProcessor
+
+DEFAULT_MODEL = str(Path(__file__).resolve().parent / "default_model")
+"""Path of the model folder shipped inside the package (weights, tokenizer, processor, model card)."""
+
+AutoConfig.register(Im2LatexConfig.model_type, Im2LatexConfig, exist_ok=True)
+AutoModelForImageTextToText.register(Im2LatexConfig, Im2LatexForConditionalGeneration, exist_ok=True)
+AutoImageProcessor.register(Im2LatexConfig, image_processor_classes={"pil": Im2LatexImageProcessor}, exist_ok=True)
+AutoProcessor.register(Im2LatexConfig, Im2LatexProcessor, exist_ok=True)
+
+# Saved configs carry `auto_map`, so Hub users without this package can load with trust_remote_code=True.
+Im2LatexConfig.register_for_auto_class()
+Im2LatexForConditionalGeneration.register_for_auto_class("AutoModelForImageTextToText")
+Im2LatexImageProcessor.register_for_auto_class("AutoImageProcessor")
+Im2LatexProcessor.register_for_auto_class("AutoProcessor")
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "Im2LatexConfig",
+    "Im2LatexForConditionalGeneration",
+    "Im2LatexImageProcessor",
+    "Im2LatexProcessor",
+    "InvalidImageError",
+]

@@ -1,0 +1,97 @@
+"""The `im2latex` command: predict (image → LaTeX), render (LaTeX → images), evaluate (a split → metrics)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import DEFAULT_MODEL
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from .inference import FormulaReader
+
+    try:
+        reader = FormulaReader.from_pretrained(args.model, device=args.device)
+    except (OSError, ValueError) as error:
+        print(f"im2latex: cannot load model {args.model}: {error}", file=sys.stderr)
+        return 2
+    readings = reader.read(args.images, num_beams=args.num_beams, max_new_tokens=args.max_new_tokens)
+    for path, reading in zip(args.images, readings):
+        if reading.error is not None:
+            print(f"im2latex: {reading.error}", file=sys.stderr)
+        else:
+            print(f"{path}\t{reading.latex}" if args.with_names else reading.latex, flush=True)
+    return 1 if any(reading.error is not None for reading in readings) else 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    from .rendering import render_file
+
+    if not Path(args.input).is_file():
+        print(f"im2latex: {args.input}: no such file", file=sys.stderr)
+        return 2
+    summary = render_file(
+        args.input,
+        args.output_dir,
+        font=args.font,
+        font_size=args.font_size,
+        dpi=args.dpi,
+        display=not args.inline,
+        workers=args.workers,
+    )
+    print(summary)
+    return 0 if summary.failed == 0 else 1
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import run_evaluation
+
+    return run_evaluation(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="im2latex", description="Printed math formula images to LaTeX.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    predict = commands.add_parser("predict", help="print the LaTeX of each image, one line per image")
+    predict.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
+    predict.add_argument("--model", default=DEFAULT_MODEL, help="model folder or Hub repo id (default: bundled)")
+    predict.add_argument("--num-beams", type=int, default=4, help="beam width; 1 is greedy decoding")
+    predict.add_argument("--max-new-tokens", type=int, default=200)
+    predict.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
+    predict.add_argument("--with-names", action="store_true", help="prefix each line with the image path and a tab")
+    predict.set_defaults(run=_predict)
+
+    from .rendering import FONTS
+
+    render = commands.add_parser("render", help="render LaTeX formulas (one a line) to PNG images with TeX")
+    render.add_argument("--input", required=True, help="text file, one formula a line")
+    render.add_argument("--output-dir", required=True, help="writes <line number>.png and failures.tsv here")
+    render.add_argument("--font", default="cm", choices=sorted(FONTS))
+    render.add_argument("--font-size", type=int, default=12, help="points")
+    render.add_argument("--dpi", type=int, default=200)
+    render.add_argument("--inline", action="store_true", help="inline (text) style instead of display style")
+    render.add_argument("--workers", type=int, default=2, help="TeX processes in parallel")
+    render.set_defaults(run=_render)
+
+    from .evaluation import add_arguments
+
+    evaluate = commands.add_parser(
+        "evaluate", help="decode a dataset split and score it (BLEU-4, edit, exact, image match)"
+    )
+    add_arguments(evaluate)
+    evaluate.set_defaults(run=_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="im2latex: %(message)s")
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

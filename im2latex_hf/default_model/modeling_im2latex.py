@@ -1,0 +1,292 @@
+"""The im2latex model: a timm CNN trunk with 2D positional encoding, and a Transformer decoder.
+
+The decoder works with transformers' generation (greedy, beam search) through the library's
+`EncoderDecoderCache`: self-attention keys/values grow token by token, cross-attention keys/values
+are computed once from the image features and reused.
+"""
+
+from __future__ import annotations
+
+import math
+
+import timm
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import GenerationMixin, PreTrainedModel
+from transformers import initialization as init
+from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
+
+from .configuration_im2latex import Im2LatexConfig
+
+
+def position_encoding_2d(height: int, width: int, dim: int, device=None, dtype=None) -> torch.Tensor:
+    """Sinusoidal 2D positional encoding of shape (dim, height, width): half the channels encode y, half x."""
+    if dim % 4:
+        raise ValueError(f"d_model must be divisible by 4 for the 2D positional encoding, got {dim}")
+    quarter = dim // 4
+    inv_freq = torch.exp(torch.arange(quarter, device=device, dtype=torch.float32) * (-math.log(10000.0) / quarter))
+    y = torch.arange(height, device=device, dtype=torch.float32)[:, None] * inv_freq  # (height, quarter)
+    x = torch.arange(width, device=device, dtype=torch.float32)[:, None] * inv_freq  # (width, quarter)
+    y_enc = torch.cat([y.sin(), y.cos()], dim=1).T[:, :, None].expand(-1, height, width)
+    x_enc = torch.cat([x.sin(), x.cos()], dim=1).T[:, None, :].expand(-1, height, width)
+    return torch.cat([y_enc, x_enc], dim=0).to(dtype)
+
+
+class Im2LatexImageEncoder(nn.Module):
+    """Image → memory sequence: CNN trunk, 1×1 projection to d_model, 2D positions, flattened row by row."""
+
+    main_input_name = "pixel_values"
+
+    def __init__(self, config: Im2LatexConfig):
+        super().__init__()
+        self.trunk = timm.create_model(
+            config.backbone,
+            pretrained=False,
+            features_only=True,
+            out_indices=(config.backbone_out_index,),
+            in_chans=config.num_channels,
+        )
+        self.stride: int = self.trunk.feature_info.reduction()[-1]
+        self.projection = nn.Conv2d(self.trunk.feature_info.channels()[-1], config.d_model, kernel_size=1)
+        self.layer_norm = nn.LayerNorm(config.d_model)
+
+    def forward(self, pixel_values: torch.Tensor, **kwargs) -> BaseModelOutput:
+        features = self.projection(self.trunk(pixel_values)[-1])
+        _, dim, height, width = features.shape
+        features = features + position_encoding_2d(height, width, dim, features.device, features.dtype)
+        return BaseModelOutput(last_hidden_state=self.layer_norm(features.flatten(2).transpose(1, 2)))
+
+
+class Im2LatexAttention(nn.Module):
+    """Multi-head attention that reads and writes its keys/values in an `EncoderDecoderCache`."""
+
+    def __init__(self, config: Im2LatexConfig, layer_idx: int, is_cross_attention: bool):
+        super().__init__()
+        self.num_heads = config.decoder_attention_heads
+        self.head_dim = config.d_model // self.num_heads
+        self.layer_idx = layer_idx
+        self.is_cross_attention = is_cross_attention
+        self.dropout = config.attention_dropout
+        self.q_proj = nn.Linear(config.d_model, config.d_model)
+        self.k_proj = nn.Linear(config.d_model, config.d_model)
+        self.v_proj = nn.Linear(config.d_model, config.d_model)
+        self.out_proj = nn.Linear(config.d_model, config.d_model)
+
+    def _split_heads(self, states: torch.Tensor) -> torch.Tensor:
+        return states.view(*states.shape[:2], self.num_heads, self.head_dim).transpose(1, 2)
+
+    def _keys_values(
+        self, hidden_states: torch.Tensor, memory: torch.Tensor | None, cache: EncoderDecoderCache | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.is_cross_attention:
+            keys, values = self._split_heads(self.k_proj(hidden_states)), self._split_heads(self.v_proj(hidden_states))
+            if cache is not None:
+                keys, values = cache.self_attention_cache.update(keys, values, self.layer_idx)
+            return keys, values
+        if cache is not None and cache.is_updated.get(self.layer_idx):
+            layer = cache.cross_attention_cache.layers[self.layer_idx]
+            return layer.keys, layer.values
+        keys, values = self._split_heads(self.k_proj(memory)), self._split_heads(self.v_proj(memory))
+        if cache is not None:
+            keys, values = cache.cross_attention_cache.update(keys, values, self.layer_idx)
+            cache.is_updated[self.layer_idx] = True
+        return keys, values
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        memory: torch.Tensor | None = None,
+        cache: EncoderDecoderCache | None = None,
+    ) -> torch.Tensor:
+        queries = self._split_heads(self.q_proj(hidden_states))
+        keys, values = self._keys_values(hidden_states, memory, cache)
+        attended = F.scaled_dot_product_attention(
+            queries, keys, values, attn_mask=attention_mask, dropout_p=self.dropout if self.training else 0.0
+        )
+        return self.out_proj(attended.transpose(1, 2).reshape(*hidden_states.shape))
+
+
+class Im2LatexDecoderLayer(nn.Module):
+    """Pre-norm Transformer decoder layer: self-attention, cross-attention to the image, feed-forward."""
+
+    def __init__(self, config: Im2LatexConfig, layer_idx: int):
+        super().__init__()
+        self.self_attn = Im2LatexAttention(config, layer_idx, is_cross_attention=False)
+        self.cross_attn = Im2LatexAttention(config, layer_idx, is_cross_attention=True)
+        self.self_attn_layer_norm = nn.LayerNorm(config.d_model)
+        self.cross_attn_layer_norm = nn.LayerNorm(config.d_model)
+        self.final_layer_norm = nn.LayerNorm(config.d_model)
+        self.feed_forward = nn.Sequential(
+            nn.Linear(config.d_model, config.decoder_ffn_dim),
+            nn.GELU(),
+            nn.Dropout(config.dropout),
+            nn.Linear(config.decoder_ffn_dim, config.d_model),
+        )
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        memory: torch.Tensor,
+        self_attention_mask: torch.Tensor | None,
+        memory_mask: torch.Tensor | None,
+        cache: EncoderDecoderCache | None,
+    ) -> torch.Tensor:
+        hidden_states = hidden_states + self.dropout(
+            self.self_attn(self.self_attn_layer_norm(hidden_states), self_attention_mask, cache=cache)
+        )
+        hidden_states = hidden_states + self.dropout(
+            self.cross_attn(self.cross_attn_layer_norm(hidden_states), memory_mask, memory=memory, cache=cache)
+        )
+        return hidden_states + self.dropout(self.feed_forward(self.final_layer_norm(hidden_states)))
+
+
+class Im2LatexDecoder(nn.Module):
+    """Token embeddings + learned positions, decoder layers, final norm."""
+
+    def __init__(self, config: Im2LatexConfig):
+        super().__init__()
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.d_model, padding_idx=config.pad_token_id)
+        self.embed_positions = nn.Embedding(config.max_position_embeddings, config.d_model)
+        self.embed_scale = math.sqrt(config.d_model)
+        self.layers = nn.ModuleList(Im2LatexDecoderLayer(config, i) for i in range(config.decoder_layers))
+        self.layer_norm = nn.LayerNorm(config.d_model)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        memory: torch.Tensor,
+        memory_mask: torch.Tensor | None,
+        cache: EncoderDecoderCache | None,
+    ) -> torch.Tensor:
+        past_length = cache.get_seq_length() if cache is not None else 0
+        length = input_ids.shape[1]
+        if past_length + length > self.embed_positions.num_embeddings:
+            raise ValueError(
+                f"sequence of {past_length + length} tokens is longer than max_position_embeddings "
+                f"({self.embed_positions.num_embeddings})"
+            )
+        positions = torch.arange(past_length, past_length + length, device=input_ids.device)
+        hidden_states = self.dropout(self.embed_tokens(input_ids) * self.embed_scale + self.embed_positions(positions))
+        # A single new token may attend to everything before it; longer inputs need the causal mask.
+        causal_mask = None
+        if length > 1:
+            causal_mask = torch.ones(length, past_length + length, dtype=torch.bool, device=input_ids.device)
+            causal_mask = causal_mask.tril(diagonal=past_length)
+        for layer in self.layers:
+            hidden_states = layer(hidden_states, memory, causal_mask, memory_mask, cache)
+        return self.layer_norm(hidden_states)
+
+
+class Im2LatexPreTrainedModel(PreTrainedModel):
+    config_class = Im2LatexConfig
+    config: Im2LatexConfig
+    base_model_prefix = "im2latex"
+    main_input_name = "pixel_values"
+    input_modalities = ("image",)
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        """Kaiming init for convolutions (as timm's ResNet), small normal init for linear and embedding layers."""
+        if isinstance(module, nn.Conv2d):
+            init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Linear):
+            init.normal_(module.weight, mean=0.0, std=self.config.init_std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            init.normal_(module.weight, mean=0.0, std=self.config.init_std)
+        elif isinstance(module, (nn.LayerNorm, nn.BatchNorm2d)):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+            if isinstance(module, nn.BatchNorm2d):
+                init.zeros_(module.running_mean)
+                init.ones_(module.running_var)
+                init.zeros_(module.num_batches_tracked)
+
+
+class Im2LatexForConditionalGeneration(Im2LatexPreTrainedModel, GenerationMixin):
+    """Formula image → LaTeX tokens. Use `generate(pixel_values, pixel_mask=..., num_beams=k)` to read images."""
+
+    def __init__(self, config: Im2LatexConfig):
+        super().__init__(config)
+        self.encoder = Im2LatexImageEncoder(config)
+        self.decoder = Im2LatexDecoder(config)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.post_init()
+
+    def get_encoder(self, modality: str | None = None) -> Im2LatexImageEncoder:
+        return self.encoder
+
+    def memory_mask(self, pixel_mask: torch.Tensor | None, memory_length: int) -> torch.Tensor | None:
+        """Which feature cells hold image rather than batch padding, as a (batch, 1, 1, cells) attention mask.
+
+        Images are padded on the right and bottom, so a cell is valid when it starts inside the image.
+        """
+        if pixel_mask is None:
+            return None
+        stride = self.encoder.stride
+        height, width = pixel_mask.shape[-2:]
+        cells_h, cells_w = math.ceil(height / stride), math.ceil(width / stride)
+        if cells_h * cells_w != memory_length:
+            raise ValueError(f"pixel_mask of size {height}x{width} does not match {memory_length} image features")
+        valid_h = (pixel_mask.any(dim=2).sum(dim=1) + stride - 1) // stride
+        valid_w = (pixel_mask.any(dim=1).sum(dim=1) + stride - 1) // stride
+        rows = torch.arange(cells_h, device=pixel_mask.device)[None, :, None] < valid_h[:, None, None]
+        cols = torch.arange(cells_w, device=pixel_mask.device)[None, None, :] < valid_w[:, None, None]
+        return (rows & cols).flatten(1)[:, None, None, :]
+
+    def shift_labels_right(self, labels: torch.Tensor) -> torch.Tensor:
+        """Decoder inputs for teacher forcing: the start token followed by the labels (-100 → pad)."""
+        decoder_input_ids = labels.new_full(labels.shape, self.config.decoder_start_token_id)
+        decoder_input_ids[:, 1:] = labels[:, :-1]
+        return decoder_input_ids.masked_fill(decoder_input_ids == -100, self.config.pad_token_id)
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        pixel_mask: torch.Tensor | None = None,
+        decoder_input_ids: torch.Tensor | None = None,
+        encoder_outputs: BaseModelOutput | tuple | None = None,
+        cache: EncoderDecoderCache | None = None,
+        labels: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        **kwargs,
+    ) -> Seq2SeqLMOutput:
+        r"""
+        pixel_values (`torch.FloatTensor` of shape `(batch, channels, height, width)`): images from the image processor.
+        pixel_mask (`torch.LongTensor` of shape `(batch, height, width)`): 1 for image pixels, 0 for batch padding.
+        labels (`torch.LongTensor` of shape `(batch, length)`): target token ids, -100 where ignored; when given,
+            `decoder_input_ids` default to the labels shifted right and the cross-entropy loss is returned.
+        """
+        if encoder_outputs is None:
+            if pixel_values is None:
+                raise ValueError("pass pixel_values or encoder_outputs")
+            encoder_outputs = self.encoder(pixel_values)
+        memory = encoder_outputs[0]
+        if labels is not None and decoder_input_ids is None:
+            decoder_input_ids = self.shift_labels_right(labels)
+        if decoder_input_ids is None:
+            raise ValueError("pass decoder_input_ids or labels")
+
+        use_cache = use_cache if use_cache is not None else (self.config.use_cache and labels is None)
+        if use_cache and cache is None:
+            cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+        elif not use_cache:
+            cache = None
+
+        hidden_states = self.decoder(decoder_input_ids, memory, self.memory_mask(pixel_mask, memory.shape[1]), cache)
+        logits = self.lm_head(hidden_states)
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)
+        return Seq2SeqLMOutput(loss=loss, logits=logits, cache=cache, encoder_last_hidden_state=memory)
+
+
+__all__ = ["Im2LatexForConditionalGeneration", "Im2LatexPreTrainedModel"]

@@ -1,0 +1,303 @@
+"""Evaluate a model on a split of an im2latex dataset: decode, score, and write a report.
+
+Shared by ``im2latex evaluate`` and ``scripts/evaluate.py``. The split (a ``datasets.load_from_disk``
+folder with ``image``, ``formula`` and ``image_name`` columns) is read with ``FormulaReader`` and
+scored with the package's ``evaluate`` modules: corpus BLEU-4, edit accuracy and exact match on
+LaTeX tokens, and im2markup's rendered-image match. The output folder gets ``report.json``,
+``predictions.tsv`` and ``errors.html`` (the worst errors with input image and both renderings).
+Rows whose image cannot be read are counted and left out of the scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import io
+import json
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+from rapidfuzz.distance import Levenshtein
+from tqdm.auto import tqdm
+
+from . import DEFAULT_MODEL
+from .latex import join_tokens, tokenize_latex
+from .metrics import load_metric
+from .metrics.image_match import RENDER_OPTIONS
+
+DEFAULT_DATA = "data/im2latex-100k"
+READ_CHUNK = 512
+"""Rows handed to the reader at once: bounds memory and paces the progress bar."""
+TEXT_METRICS = ("latex_bleu", "latex_edit_accuracy", "latex_exact_match")
+
+
+@dataclass
+class Row:
+    """One evaluated example: the prediction, or why the image could not be read."""
+
+    index: int
+    image_name: str
+    gold: str
+    prediction: str | None = None
+    error: str | None = None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The evaluation options, for the CLI subcommand and the script alike."""
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="model folder or Hub repo id (default: bundled)")
+    parser.add_argument("--data", default=DEFAULT_DATA, help=f"load_from_disk dataset folder (default: {DEFAULT_DATA})")
+    parser.add_argument("--split", default="test", choices=["test", "validation", "train"])
+    parser.add_argument("--num-beams", type=int, default=4, help="beam width; 1 is greedy decoding")
+    parser.add_argument("--max-new-tokens", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=16, help="images per generate() call")
+    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N rows")
+    parser.add_argument("--canonical", action="store_true", help="canonicalise both sides before token metrics")
+    parser.add_argument("--no-image-match", dest="image_match", action="store_false", help="skip rendering")
+    parser.add_argument("--render-workers", type=int, default=2, help="TeX processes for image match")
+    parser.add_argument("--num-errors", type=int, default=50, help="worst errors shown in errors.html")
+    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
+    parser.add_argument("--output-dir", default=None, help="default: reports/<split>-beam<K>")
+
+
+def run_evaluation(args: argparse.Namespace) -> int:
+    """Evaluate as ``args`` say, write the report files and print a summary; returns an exit status."""
+    from datasets import Image as ImageFeature
+    from datasets import load_from_disk
+
+    from .inference import FormulaReader
+
+    start = time.perf_counter()
+    try:
+        dataset = load_from_disk(args.data)[args.split]
+    except (FileNotFoundError, KeyError) as error:
+        print(f"im2latex: cannot load split {args.split!r} of {args.data}: {error}", file=sys.stderr)
+        return 2
+    if args.limit is not None:
+        dataset = dataset.select(range(min(args.limit, len(dataset))))
+    dataset = dataset.cast_column("image", ImageFeature(decode=False))
+    try:
+        reader = FormulaReader.from_pretrained(args.model, device=args.device)
+    except (OSError, ValueError) as error:
+        print(f"im2latex: cannot load model {args.model}: {error}", file=sys.stderr)
+        return 2
+
+    decode_start = time.perf_counter()
+    rows = decode(
+        reader, dataset, num_beams=args.num_beams, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size
+    )
+    decode_seconds = time.perf_counter() - decode_start
+    read = [row for row in rows if row.prediction is not None]
+    if not read:
+        print(f"im2latex: no image of {args.data} [{args.split}] could be read", file=sys.stderr)
+        return 1
+
+    score_start = time.perf_counter()
+    predictions, references = scored_texts(read, canonical=args.canonical)
+    metrics, counts = score(read, predictions, references, image_match=args.image_match, workers=args.render_workers)
+    counts = {"rows": len(rows), "evaluated": len(read), "unreadable": len(rows) - len(read)} | counts
+    timing = {
+        "decode_seconds": round(decode_seconds, 2),
+        "images_per_second": round(len(rows) / decode_seconds, 2),
+        "scoring_seconds": round(time.perf_counter() - score_start, 2),
+    }
+
+    output_dir = Path(args.output_dir or f"reports/{args.split}-beam{args.num_beams}")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_predictions(rows, output_dir / "predictions.tsv")
+    write_errors_html(
+        read, predictions, references, dataset, output_dir / "errors.html", args.num_errors, args.render_workers
+    )
+    timing["total_seconds"] = round(time.perf_counter() - start, 2)
+    report = {
+        "model": args.model,
+        "data": args.data,
+        "split": args.split,
+        "decoding": {
+            "num_beams": args.num_beams,
+            "max_new_tokens": args.max_new_tokens,
+            "batch_size": args.batch_size,
+            "device": str(reader.device),
+        },
+        "canonical": args.canonical,
+        "metrics": metrics,
+        "counts": counts,
+        "timing": timing,
+        "command": shlex.join(sys.argv),
+    }
+    (output_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(summary(report, output_dir))
+    return 0
+
+
+def score(
+    rows: list[Row], predictions: list[str], references: list[str], *, image_match: bool, workers: int
+) -> tuple[dict[str, float], dict[str, int]]:
+    """(metrics, image-match counts) from the package's ``evaluate`` modules.
+
+    Token metrics take the scored texts; image match renders the rows' raw prediction and gold.
+    """
+    metrics: dict[str, float] = {}
+    for name in TEXT_METRICS:
+        metrics |= load_metric(name, keep_in_memory=True).compute(predictions=predictions, references=references)
+    if not image_match:
+        return metrics, {}
+    counts = load_metric("latex_image_match", keep_in_memory=True).compute(
+        predictions=[row.prediction for row in rows], references=[row.gold for row in rows], workers=workers
+    )
+    metrics["image_match"] = counts.pop("image_match")
+    metrics["image_match_no_space"] = counts.pop("image_match_no_space")
+    counts["image_match_evaluated"] = counts.pop("evaluated")
+    return metrics, counts
+
+
+def decode(reader, dataset, *, num_beams: int, max_new_tokens: int, batch_size: int) -> list[Row]:
+    """Read every row's image (``image`` not decoded: bytes or path); unreadable images get an error."""
+    rows = []
+    with tqdm(total=len(dataset), desc="decoding", unit="img") as progress:
+        for start in range(0, len(dataset), READ_CHUNK):
+            chunk = dataset[start : start + READ_CHUNK]
+            chunk_rows = [
+                Row(start + i, name, gold) for i, (name, gold) in enumerate(zip(chunk["image_name"], chunk["formula"]))
+            ]
+            images = {}
+            for row, value in zip(chunk_rows, chunk["image"]):
+                try:
+                    images[row.index] = open_image(value)
+                except (OSError, ValueError, Image.DecompressionBombError) as error:
+                    row.error = f"unreadable image: {error}"
+            readings = reader.read(
+                list(images.values()), num_beams=num_beams, max_new_tokens=max_new_tokens, batch_size=batch_size
+            )
+            for index, reading in zip(images, readings):
+                row = chunk_rows[index - start]
+                row.prediction, row.error = reading.latex, reading.error
+            rows += chunk_rows
+            progress.update(len(chunk_rows))
+    return rows
+
+
+def open_image(value: dict) -> Image.Image:
+    """A dataset ``Image(decode=False)`` value (``{"bytes", "path"}``) as a loaded PIL image."""
+    image = Image.open(io.BytesIO(value["bytes"]) if value.get("bytes") else value["path"])
+    image.load()
+    return image
+
+
+def scored_texts(rows: list[Row], *, canonical: bool) -> tuple[list[str], list[str]]:
+    """(predictions, references) as the token metrics see them: canonicalised when asked."""
+    predictions = [row.prediction for row in rows]
+    references = [row.gold for row in rows]
+    if canonical:
+        from .normalization import canonicalize_tokens
+
+        predictions, references = (
+            [join_tokens(canonicalize_tokens(tokenize_latex(text))) for text in texts]
+            for texts in (predictions, references)
+        )
+    return predictions, references
+
+
+def write_predictions(rows: list[Row], path: Path) -> None:
+    """``image_name``, ``gold``, ``prediction`` and ``error`` per row, tab-separated, with a header."""
+    lines = ["image_name\tgold\tprediction\terror"]
+    for row in rows:
+        lines.append("\t".join(_one_line(text or "") for text in (row.image_name, row.gold, row.prediction, row.error)))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def write_errors_html(
+    rows: list[Row],
+    predictions: list[str],
+    references: list[str],
+    dataset,
+    path: Path,
+    count: int,
+    workers: int,
+) -> None:
+    """A page of the ``count`` worst errors by token edit distance (of the scored texts): input image,
+    prediction and gold with their renderings side by side."""
+    from .rendering import render_formulas
+
+    distances = [
+        Levenshtein.distance(tokenize_latex(prediction), tokenize_latex(reference))
+        for prediction, reference in zip(predictions, references)
+    ]
+    worst = sorted((i for i, distance in enumerate(distances) if distance), key=lambda i: -distances[i])[:count]
+    renders = render_formulas(
+        [rows[i].gold for i in worst] + [rows[i].prediction for i in worst], workers=workers, **RENDER_OPTIONS
+    )
+    gold_renders, prediction_renders = renders[: len(worst)], renders[len(worst) :]
+    cells = []
+    for rank, (i, gold, prediction) in enumerate(zip(worst, gold_renders, prediction_renders), start=1):
+        row = rows[i]
+        cells.append(
+            f"<tr><td>{rank}<br><small>{html.escape(row.image_name)}</small><br>distance {distances[i]}</td>"
+            f"<td>{_img(open_image(dataset[row.index]['image']))}</td>"
+            f"<td>{_img(prediction.image, prediction.error)}<pre>{html.escape(row.prediction or '')}</pre></td>"
+            f"<td>{_img(gold.image, gold.error)}<pre>{html.escape(row.gold)}</pre></td></tr>"
+        )
+    path.write_text(
+        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>im2latex errors</title><style>"
+        "body{font-family:sans-serif}td{border-top:1px solid #ccc;padding:6px;vertical-align:top}"
+        "pre{white-space:pre-wrap;max-width:40em}.error{color:#b00}</style></head><body>"
+        f"<h1>Worst {len(worst)} errors by token edit distance</h1>"
+        "<table><tr><th>#</th><th>input</th><th>prediction</th><th>gold</th></tr>\n"
+        + "\n".join(cells)
+        + "\n</table></body></html>\n",
+        encoding="utf-8",
+    )
+
+
+def summary(report: dict, output_dir: Path) -> str:
+    """One screen of results."""
+    metrics, counts, timing, decoding = report["metrics"], report["counts"], report["timing"], report["decoding"]
+    lines = [
+        f"{report['model']} on {report['data']} [{report['split']}], beam {decoding['num_beams']}"
+        + (", canonical" if report["canonical"] else ""),
+        f"  BLEU-4          {metrics['bleu4']:.4f}",
+        f"  edit accuracy   {metrics['edit_accuracy']:.4f}",
+        f"  exact match     {metrics['exact_match']:.4f}",
+    ]
+    if "image_match" in metrics:
+        lines += [
+            f"  image match     {metrics['image_match']:.4f}   w/o whitespace {metrics['image_match_no_space']:.4f}",
+            (
+                f"                  ({counts['image_match_evaluated']} gold rendered, "
+                f"{counts['unrenderable_references']} gold and {counts['unrenderable_predictions']} predictions failed)"
+            ),
+        ]
+    lines += [
+        f"  rows            {counts['rows']} ({counts['evaluated']} evaluated, {counts['unreadable']} unreadable)",
+        (
+            f"  decoding        {timing['images_per_second']:.1f} images/s on {decoding['device']} "
+            f"({timing['decode_seconds']:.1f} s; total {timing['total_seconds']:.1f} s)"
+        ),
+        f"  wrote           {output_dir}/report.json, predictions.tsv, errors.html",
+    ]
+    return "\n".join(lines)
+
+
+def _img(image: Image.Image | None, error: str | None = None) -> str:
+    """An ``<img>`` with the image inlined as base64 PNG, or the error text."""
+    if image is None:
+        return f"<p class='error'>{html.escape(error or 'no image')}</p>"
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return f"<img src='data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}'>"
+
+
+def _one_line(text: str) -> str:
+    """Text safe for a TSV field: tabs and line breaks become spaces."""
+    return " ".join(text.replace("\t", " ").splitlines())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``scripts/evaluate.py``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run_evaluation(parser.parse_args(argv))

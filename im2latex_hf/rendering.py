@@ -1,0 +1,449 @@
+"""Render LaTeX formulas to images with a real TeX engine (``latex`` + ``dvipng``).
+
+Many formulas go into one LaTeX document, each in its own ``preview`` environment
+(``\\usepackage[active]{preview}``), so one ``latex`` run and one ``dvipng`` call render a whole
+batch, one page per formula. Every formula is framed by ``\\message`` markers that carry
+the preview package's page counter; parsing them from TeX's terminal output tells which page
+belongs to which formula and which formula raised which error. A failed formula gets TeX's
+error message, its neighbours keep their images, and whatever TeX's error recovery may have
+disturbed is rendered again.
+
+Formulas are untrusted input, so TeX runs locked down: no shell escape, kpathsea's paranoid
+``openin_any``/``openout_any`` (no reading or writing outside the run's fresh temp folder, no
+absolute or parent paths), no font generation, no Ghostscript in ``dvipng``, memory and file
+size limits, and a wall-clock limit per run that kills the whole process group. A formula that
+hangs TeX is found from the markers (or by bisection) and fails alone. On top of that, formulas
+naming file, shell or catcode primitives are rejected up front (see ``FORBIDDEN_COMMANDS``).
+Formulas of one call share a TeX run, so a formula that deliberately redefines things globally
+(``\\gdef``) can spoil its batch's other images; it cannot escape the temp folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import signal
+import subprocess
+import tempfile
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+FONTS: dict[str, str] = {
+    "cm": "",
+    "lmodern": "\\usepackage{lmodern}\n\\usepackage[T1]{fontenc}",
+    "times": "\\usepackage{mathptmx}",
+    "palatino": "\\usepackage{mathpazo}",
+    "helvetica": "\\usepackage{helvet}\n\\renewcommand{\\familydefault}{\\sfdefault}\n\\usepackage{sfmath}",
+}
+"""Font name -> preamble lines selecting the text and math fonts."""
+
+FONT_SIZES = (8, 9, 10, 11, 12, 14, 17, 20)
+"""Point sizes supported: ``article``'s 10-12 and ``extarticle``'s others."""
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_BATCH_SIZE = 128
+
+FORBIDDEN_COMMANDS = tuple(
+    """write immediate openout openin read readline input include InputIfFileExists
+    special csname catcode scantokens endinput""".split()
+)
+"""Control sequences rejected before TeX sees the formula (defence in depth; TeX's own
+restrictions are the real guard). ``^^`` escapes are rejected too, since they can spell any name."""
+
+_FORBIDDEN_RE = re.compile(r"\\(?:" + "|".join(FORBIDDEN_COMMANDS) + r")(?![a-zA-Z])|\^\^")
+
+_PACKAGES = r"\usepackage{amsmath,amssymb,amsfonts}"
+# No "tightpage": dvipng would clip ink outside the formula's box (\smash, trailing negative space);
+# "dvipng -T tight" finds the ink instead.
+_SETUP = r"""\usepackage[active]{preview}
+\makeatletter
+% Markers around each formula: its position in the batch and the page counter (see _parse_spans).
+\newcommand\imbegin[1]{\message{<<im2latex:begin #1 \the\pr@snippet>>}}
+\newcommand\imend[1]{\message{<<im2latex:end #1 \the\pr@snippet>>}}
+% im2latex-100k writes lengths with spaces between tokens ("\hspace { 1 c m }"): drop them.
+\let\im@hspace\hspace
+\let\im@vspace\vspace
+\renewcommand\hspace{\@ifstar{\im@unspaced{\im@hspace*}}{\im@unspaced\im@hspace}}
+\renewcommand\vspace{\@ifstar{\im@unspaced{\im@vspace*}}{\im@unspaced\im@vspace}}
+\newcommand\im@unspaced[2]{\edef\im@length{\zap@space#2 \@empty}#1{\im@length}}
+\makeatother
+\begin{document}
+"""
+# The formula sits on lines of its own, so a "%" in it comments out nothing of the frame.
+_FORMULA = (
+    "\\imbegin{{{position}}}\\begin{{preview}}\\hbox{{${style}\n{formula}\n$}}\\end{{preview}}\\imend{{{position}}}\n"
+)
+
+_EVENT_RE = re.compile(
+    r"<<im2latex:(?P<kind>begin|end) (?P<position>\d+) (?P<page>\d+)>>"
+    r"|^! (?P<error>.*)$"
+    r"|^l\.\d+ (?P<context>.*)$",
+    re.MULTILINE,
+)
+
+_TEX_ENV = {
+    "shell_escape": "f",
+    "openin_any": "p",
+    "openout_any": "p",
+    "MKTEXPK": "0",
+    "MKTEXTFM": "0",
+    "MKTEXMF": "0",
+    "max_print_line": "100000",  # one message a line: no wrapped markers
+    "error_line": "254",
+    "half_error_line": "200",
+}
+_MEMORY_LIMIT = 512 << 20  # bytes of address space per TeX or dvipng process
+_FILE_SIZE_LIMIT = 256 << 20  # bytes per file written
+
+
+@dataclass
+class RenderResult:
+    """One formula's outcome: a grayscale image cropped to the ink, or TeX's error."""
+
+    index: int
+    formula: str
+    image: Image.Image | None
+    error: str | None
+
+
+@dataclass
+class RenderSummary:
+    """What ``render_file`` did."""
+
+    total: int
+    rendered: int
+    output_dir: Path
+    seconds: float
+
+    @property
+    def failed(self) -> int:
+        return self.total - self.rendered
+
+    def __str__(self) -> str:
+        return (
+            f"rendered {self.rendered} of {self.total} formulas "
+            f"({self.failed} failed, see {self.output_dir / 'failures.tsv'}) in {self.seconds:.1f} s"
+        )
+
+
+@dataclass(frozen=True)
+class _Options:
+    font: str
+    font_size: int
+    dpi: int
+    display: bool
+    timeout: float
+
+    def preamble(self) -> str:
+        document_class = "article" if self.font_size in (10, 11, 12) else "extarticle"
+        return "\n".join(
+            (f"\\documentclass[{self.font_size}pt]{{{document_class}}}", _PACKAGES, FONTS[self.font], _SETUP)
+        )
+
+
+@dataclass
+class _Span:
+    """What TeX's output says about one formula of a batch."""
+
+    first_page: int | None = None
+    end_page: int | None = None
+    error: str | None = None
+
+    @property
+    def clean(self) -> bool:
+        """Finished without error on exactly one page."""
+        if self.error is not None or self.first_page is None or self.end_page is None:
+            return False
+        return self.end_page - self.first_page == 1
+
+
+@dataclass
+class _Run:
+    """The outcome of one subprocess: ``returncode`` is None when it was killed on timeout."""
+
+    returncode: int | None
+    output: str
+
+
+def render_formulas(
+    formulas: Sequence[str],
+    *,
+    font: str = "cm",
+    font_size: int = 12,
+    dpi: int = 200,
+    display: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+    workers: int = 1,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> list[RenderResult]:
+    """Render formulas to images; result ``i`` is formula ``i``'s (see ``iter_render``)."""
+    return list(
+        iter_render(
+            formulas,
+            font=font,
+            font_size=font_size,
+            dpi=dpi,
+            display=display,
+            timeout=timeout,
+            workers=workers,
+            batch_size=batch_size,
+        )
+    )
+
+
+def iter_render(
+    formulas: Iterable[str],
+    *,
+    font: str = "cm",
+    font_size: int = 12,
+    dpi: int = 200,
+    display: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+    workers: int = 1,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> Iterator[RenderResult]:
+    """Render formulas batch by batch, yielding results in input order as batches finish.
+
+    ``font`` is a key of ``FONTS``, ``font_size`` one of ``FONT_SIZES`` (points), ``dpi`` the image
+    resolution, ``display`` chooses ``\\displaystyle`` over ``\\textstyle``. ``timeout`` limits
+    each TeX or dvipng run in seconds; ``workers`` batches of ``batch_size`` formulas render at
+    once, each in its own latex and dvipng processes. The input is read lazily.
+    """
+    if font not in FONTS:
+        raise ValueError(f"unknown font {font!r}; choose one of {', '.join(FONTS)}")
+    if font_size not in FONT_SIZES:
+        raise ValueError(f"unsupported font size {font_size}; choose one of {FONT_SIZES}")
+    if dpi <= 0 or timeout <= 0 or workers < 1 or batch_size < 1:
+        raise ValueError("dpi, timeout, workers and batch_size must be positive")
+    return _stream(enumerate(formulas), _Options(font, font_size, dpi, display, timeout), workers, batch_size)
+
+
+def _stream(
+    numbered: Iterator[tuple[int, str]], options: _Options, workers: int, batch_size: int
+) -> Iterator[RenderResult]:
+    """Render batches on ``workers`` threads (each waiting on its TeX processes), yielding in order."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        in_flight: deque[Future[list[RenderResult]]] = deque()
+        while batch := list(islice(numbered, batch_size)):
+            in_flight.append(pool.submit(_render_batch, batch, options))
+            if len(in_flight) > 2 * workers:  # bounded read-ahead keeps memory flat on big corpora
+                yield from in_flight.popleft().result()
+        while in_flight:
+            yield from in_flight.popleft().result()
+
+
+def render_file(
+    input_path: str | os.PathLike[str],
+    output_dir: str | os.PathLike[str],
+    *,
+    font: str = "cm",
+    font_size: int = 12,
+    dpi: int = 200,
+    display: bool = True,
+    workers: int = 1,
+) -> RenderSummary:
+    """Render a file of one formula a line into ``output_dir``.
+
+    Writes ``<0-based line number>.png`` for each rendered line and ``failures.tsv``
+    (line number, tab, error) for the others; empty lines are failures too.
+    """
+    start = time.perf_counter()
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    total = rendered = 0
+    with (
+        open(input_path, encoding="utf-8", errors="replace") as lines,
+        open(output / "failures.tsv", "w", encoding="utf-8") as failures,
+    ):
+        formulas = (line.rstrip("\n") for line in lines)
+        for result in iter_render(formulas, font=font, font_size=font_size, dpi=dpi, display=display, workers=workers):
+            total += 1
+            if result.image is None:
+                failures.write(f"{result.index}\t{result.error}\n")
+            else:
+                result.image.save(output / f"{result.index}.png")
+                rendered += 1
+    return RenderSummary(total, rendered, output, time.perf_counter() - start)
+
+
+def _reject_reason(formula: str) -> str | None:
+    """Why a formula is not worth a TeX run (empty, or naming a forbidden command)."""
+    if not formula.strip():
+        return "empty formula"
+    if match := _FORBIDDEN_RE.search(formula):
+        return f"forbidden command {match.group()} (file, shell and catcode primitives are not allowed)"
+    return None
+
+
+def _render_batch(batch: list[tuple[int, str]], options: _Options) -> list[RenderResult]:
+    """Render (index, formula) pairs; every pair gets a result, in the batch's order."""
+    results = []
+    to_render = []
+    for index, formula in batch:
+        if reason := _reject_reason(formula):
+            results.append(RenderResult(index, formula, None, reason))
+        else:
+            to_render.append((index, formula))
+    if to_render:
+        results += _render_isolated(to_render, options)
+    return sorted(results, key=lambda result: result.index)
+
+
+def _render_isolated(batch: list[tuple[int, str]], options: _Options) -> list[RenderResult]:
+    """Render a batch until every formula is decided, bisecting a part when a run decides nothing."""
+    results: list[RenderResult] = []
+    parts = [batch]
+    while parts:
+        part = parts.pop()
+        with tempfile.TemporaryDirectory(prefix="im2latex-render-") as folder:
+            decided, undecided = _render_once(part, Path(folder), options)
+        results += decided
+        if not decided:  # nothing learnt (a run is never undecided about a single formula): bisect
+            middle = len(undecided) // 2
+            parts += [undecided[:middle], undecided[middle:]]
+        elif undecided:
+            parts.append(undecided)
+    return results
+
+
+def _render_once(
+    batch: list[tuple[int, str]], folder: Path, options: _Options
+) -> tuple[list[RenderResult], list[tuple[int, str]]]:
+    """One latex + dvipng run over a batch: (decided results, formulas to render again).
+
+    The formulas before the first one that went wrong are sound. That one fails with TeX's first
+    error (or why it did not make one page), and so does the formula TeX hung on if the run timed
+    out; the others after it are rendered again, since TeX's recovery from an error may have
+    spoilt their pages. Decides at least one formula unless the run timed out after its last
+    formula or dvipng failed.
+    """
+    style = "\\displaystyle" if options.display else "\\textstyle"
+    body = "".join(_FORMULA.format(position=p, style=style, formula=f) for p, (_, f) in enumerate(batch))
+    (folder / "doc.tex").write_text(options.preamble() + body + "\\end{document}\n", encoding="utf-8")
+    latex = _run_tex(["latex", "-no-shell-escape", "-interaction=nonstopmode", "doc.tex"], folder, options.timeout)
+    killed = latex.returncode is None
+    spans = _parse_spans(latex.output, len(batch))
+    first_bad = next((p for p, span in enumerate(spans) if not span.clean), len(batch))
+    failed = {first_bad} if first_bad < len(batch) else set()
+    if killed:
+        hung = [p for p, span in enumerate(spans) if span.first_page is not None and span.end_page is None]
+        failed.update(hung[-1:] or ([0] if len(batch) == 1 else []))
+        if not failed:
+            return [], batch
+    sound = [] if killed else batch[:first_bad]  # a killed run leaves no usable DVI
+    decided = [
+        RenderResult(*batch[p], None, _failure_reason(spans[p], killed, options.timeout)) for p in sorted(failed)
+    ]
+    undecided = [pair for p, pair in enumerate(batch[len(sound) :], start=len(sound)) if p not in failed]
+    # Pages are numbered from 1 in formula order, as long as nothing went wrong.
+    dvipng_error = _dvipng(folder, len(sound), options)
+    if dvipng_error is None:
+        for page, (index, formula) in enumerate(sound, start=1):
+            decided.append(RenderResult(index, formula, *_load_cropped(folder / f"page{page}.png")))
+    elif len(batch) == 1:
+        decided.append(RenderResult(*batch[0], None, dvipng_error))
+    else:  # render again: bisection isolates the page that dvipng cannot render
+        undecided += sound
+    return decided, undecided
+
+
+def _parse_spans(output: str, count: int) -> list[_Span]:
+    """Read the markers and errors of TeX's terminal output into one span per formula."""
+    spans = [_Span() for _ in range(count)]
+    current: _Span | None = None
+    awaiting_context = False
+    for event in _EVENT_RE.finditer(output):
+        if event["kind"] and int(event["position"]) >= count:
+            continue  # not our marker: a formula's own text quoted in an error context
+        if event["kind"] == "begin":
+            current = spans[int(event["position"])]
+            current.first_page = int(event["page"])
+        elif event["kind"] == "end":
+            spans[int(event["position"])].end_page = int(event["page"])
+        elif event["error"] is not None:
+            if current is None:
+                raise RuntimeError(f"LaTeX failed before the first formula (check the preamble): {output[-2000:]}")
+            if current.error is None:
+                current.error = f"! {event['error'].strip()}"
+                awaiting_context = True
+        elif awaiting_context:  # TeX shows where it stopped reading: "l.12 \foo"
+            current.error += f" (at: {event['context'].strip()[-60:]})"
+            awaiting_context = False
+    return spans
+
+
+def _failure_reason(span: _Span, killed: bool, timeout: float) -> str:
+    """Why a formula failed: TeX's first error, else why it did not make exactly one page."""
+    if span.error is not None:
+        return span.error
+    if killed and span.end_page is None:
+        return f"LaTeX timed out after {timeout:g} s"
+    if span.first_page is None or span.end_page is None:
+        return "LaTeX stopped before the formula's end"
+    return f"the formula made {span.end_page - span.first_page} pages instead of 1"
+
+
+def _dvipng(folder: Path, pages: int, options: _Options) -> str | None:
+    """Render the first ``pages`` DVI pages to ``page<N>.png``; returns an error message if dvipng failed."""
+    if not pages:
+        return None
+    command = ["dvipng", *"-q --nogs -T tight -z 1 -o page%d.png".split(), "-D", str(options.dpi), "-l", str(pages)]
+    run = _run_tex([*command, "doc.dvi"], folder, options.timeout)
+    if run.returncode is None:
+        return f"dvipng timed out after {options.timeout:g} s"
+    if run.returncode != 0 or not all((folder / f"page{page}.png").is_file() for page in range(1, pages + 1)):
+        detail = " ".join(line for line in run.output.splitlines() if not line.startswith("This is dvipng"))
+        return f"dvipng failed (exit status {run.returncode}): {detail[-300:]}"
+    return None
+
+
+def _load_cropped(path: Path) -> tuple[Image.Image | None, str | None]:
+    """Load a page as 8-bit grayscale cropped to its ink: (image, None) or (None, error)."""
+    try:
+        with Image.open(path) as page:
+            image = page.convert("L")
+    except (OSError, Image.DecompressionBombError) as error:
+        return None, f"unreadable image: {error}"
+    bbox = ImageOps.invert(image).getbbox()
+    if bbox is None:
+        return None, "the formula rendered no ink"
+    return image.crop(bbox), None
+
+
+def _run_tex(command: list[str], folder: Path, timeout: float) -> _Run:
+    """Run a TeX program locked into ``folder``; kill its whole process group after ``timeout`` s."""
+    env = {**os.environ, **_TEX_ENV, "TEXMFOUTPUT": str(folder)}
+    with open(folder / "output.txt", "w+b") as output:
+        process = subprocess.Popen(
+            command,
+            cwd=folder,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        for limit, value in ((resource.RLIMIT_AS, _MEMORY_LIMIT), (resource.RLIMIT_FSIZE, _FILE_SIZE_LIMIT)):
+            try:
+                resource.prlimit(process.pid, limit, (value, value))
+            except ProcessLookupError:  # already finished
+                pass
+        try:
+            returncode: int | None = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:  # the group ended meanwhile
+                pass
+            process.wait()
+            returncode = None
+        output.seek(0)
+        return _Run(returncode, output.read().decode("utf-8", errors="replace"))

@@ -1,0 +1,202 @@
+"""Train the im2latex model with Accelerate.
+
+    accelerate launch scripts/train.py --config configs/train.yaml      # or: python scripts/train.py ...
+    python scripts/train.py --config configs/train.yaml --resume        # go on from the last checkpoint
+
+Checkpoints (`accelerator.save_state`) go to OUTPUT_DIR/checkpoints, the model with the best
+validation BLEU-4 to OUTPUT_DIR/best (`save_pretrained`: weights, tokenizer, processor), TensorBoard
+logs to OUTPUT_DIR/logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import datasets
+import torch
+from accelerate import Accelerator
+from accelerate.utils import ProjectConfiguration, set_seed
+from tqdm.auto import tqdm
+from transformers import AutoTokenizer, get_scheduler
+
+from im2latex_hf import Im2LatexConfig, Im2LatexForConditionalGeneration, Im2LatexImageProcessor, Im2LatexProcessor
+from im2latex_hf.augmentation import FormulaAugmenter
+from im2latex_hf.metrics import text_metrics
+from im2latex_hf.training import BucketBatchSampler, FormulaCollator, TrainConfig, add_lengths
+
+
+class TrainingProgress:
+    """Step count and best score, saved and restored with Accelerate's checkpoints."""
+
+    def __init__(self):
+        self.step = 0
+        self.best_bleu = -1.0
+
+    def state_dict(self) -> dict:
+        return {"step": self.step, "best_bleu": self.best_bleu}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step, self.best_bleu = state["step"], state["best_bleu"]
+
+
+@torch.no_grad()
+def evaluate(model, loader, processor, accelerator: Accelerator, num_beams: int) -> dict[str, float]:
+    """Loss and text metrics of greedy (or beam) decoding on the evaluation loader."""
+    model.eval()
+    unwrapped = accelerator.unwrap_model(model)
+    losses, predictions, references = [], [], []
+    for batch in loader:
+        losses.append(accelerator.gather_for_metrics(model(**batch).loss.reshape(1)))
+        generated = unwrapped.generate(
+            pixel_values=batch["pixel_values"], pixel_mask=batch["pixel_mask"], num_beams=num_beams, max_new_tokens=200
+        )
+        labels = batch["labels"].masked_fill(batch["labels"] == -100, processor.tokenizer.pad_token_id)
+        generated = accelerator.pad_across_processes(generated, dim=1, pad_index=processor.tokenizer.pad_token_id)
+        predictions += processor.batch_decode(accelerator.gather_for_metrics(generated))
+        references += processor.batch_decode(accelerator.gather_for_metrics(labels))
+    model.train()
+    return {"eval_loss": torch.cat(losses).mean().item(), **text_metrics(predictions, references)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="YAML file of TrainConfig settings")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in OUTPUT_DIR")
+    parser.add_argument("--max-minutes", type=float, default=None, help="stop (with a checkpoint) after this long")
+    parser.add_argument("--max-steps", type=int, default=None, help="override max_steps of the config")
+    args = parser.parse_args()
+    config = TrainConfig.from_yaml(args.config)
+    if args.max_steps is not None:
+        config.max_steps = args.max_steps
+    output_dir = Path(config.output_dir)
+
+    accelerator = Accelerator(
+        mixed_precision=config.mixed_precision,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        log_with="tensorboard",
+        project_config=ProjectConfiguration(
+            project_dir=str(output_dir),
+            logging_dir=str(output_dir / "logs"),
+            automatic_checkpoint_naming=True,
+            total_limit=2,
+        ),
+    )
+    set_seed(config.seed)
+
+    tokenizer = AutoTokenizer.from_pretrained(config.tokenizer)
+    processor = Im2LatexProcessor(Im2LatexImageProcessor(**config.image_processor), tokenizer)
+    model = Im2LatexForConditionalGeneration(
+        Im2LatexConfig(
+            vocab_size=len(tokenizer),
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            decoder_start_token_id=tokenizer.bos_token_id,
+            **config.model,
+        )
+    )
+    model.generation_config.max_new_tokens = 200
+    model.generation_config.num_beams = 4
+
+    with accelerator.main_process_first():
+        train_set = add_lengths(datasets.concatenate_datasets([s.load() for s in config.train_data]), config.max_tokens)
+        eval_set = config.eval_data.load() if config.eval_data else None
+    if eval_set is not None:
+        eval_set = eval_set.select(range(min(config.eval_samples, len(eval_set))))
+    sampler = BucketBatchSampler(train_set["width"], train_set["num_tokens"], config.batch_size, seed=config.seed)
+    augment = FormulaAugmenter(seed=config.seed) if config.augment else None
+    train_loader = torch.utils.data.DataLoader(
+        train_set.select_columns(["image", "formula"]),
+        batch_sampler=sampler,
+        collate_fn=FormulaCollator(processor.image_processor, tokenizer, augment),
+        num_workers=config.num_workers,
+        persistent_workers=config.num_workers > 0,
+    )
+    eval_loader = None
+    if eval_set is not None:
+        eval_loader = torch.utils.data.DataLoader(
+            eval_set, batch_size=config.batch_size, collate_fn=FormulaCollator(processor.image_processor, tokenizer)
+        )
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    scheduler = get_scheduler(
+        config.lr_scheduler, optimizer, num_warmup_steps=config.warmup_steps, num_training_steps=config.max_steps
+    )
+    model, optimizer, train_loader, scheduler = accelerator.prepare(model, optimizer, train_loader, scheduler)
+    if eval_loader is not None:
+        eval_loader = accelerator.prepare(eval_loader)
+    progress = TrainingProgress()
+    accelerator.register_for_checkpointing(progress)
+
+    checkpoints = output_dir / "checkpoints"
+    if args.resume and checkpoints.is_dir() and any(checkpoints.iterdir()):
+        accelerator.load_state()  # the latest automatically named checkpoint
+        accelerator.project_configuration.iteration = int(sorted(checkpoints.iterdir())[-1].name.split("_")[-1]) + 1
+        accelerator.print(f"resumed at step {progress.step}")
+    accelerator.init_trackers("im2latex", config={k: str(v) for k, v in vars(config).items()})
+
+    batches_per_epoch = len(train_loader)
+    started = time.monotonic()
+    bar = tqdm(total=config.max_steps, initial=progress.step, disable=not accelerator.is_local_main_process)
+    model.train()
+    running_loss, out_of_time = 0.0, False
+    while progress.step < config.max_steps:
+        epoch, skip = divmod(progress.step * config.gradient_accumulation_steps, batches_per_epoch)
+        sampler.set_epoch(epoch)
+        loader = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
+        for batch in loader:
+            with accelerator.accumulate(model):
+                loss = model(**batch).loss
+                accelerator.backward(loss)
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            running_loss += loss.item() / config.gradient_accumulation_steps
+            if not accelerator.sync_gradients:
+                continue
+            progress.step += 1
+            bar.update(1)
+            if progress.step % config.log_steps == 0:
+                mean_loss = running_loss / config.log_steps
+                accelerator.log(
+                    {"train_loss": mean_loss, "lr": scheduler.get_last_lr()[0], "epoch": epoch}, step=progress.step
+                )
+                bar.set_postfix(loss=f"{mean_loss:.3f}")
+                running_loss = 0.0
+            out_of_time = args.max_minutes is not None and time.monotonic() - started > args.max_minutes * 60
+            done = progress.step >= config.max_steps or out_of_time
+            if eval_loader is not None and (progress.step % config.eval_steps == 0 or done):
+                metrics = evaluate(model, eval_loader, processor, accelerator, config.eval_num_beams)
+                accelerator.log(metrics, step=progress.step)
+                accelerator.print(f"step {progress.step}: " + json.dumps({k: round(v, 4) for k, v in metrics.items()}))
+                if metrics["bleu4"] > progress.best_bleu:
+                    progress.best_bleu = metrics["bleu4"]
+                    if accelerator.is_main_process:
+                        accelerator.unwrap_model(model).save_pretrained(output_dir / "best")
+                        processor.save_pretrained(output_dir / "best")
+                        (output_dir / "best" / "training_state.json").write_text(
+                            json.dumps({"step": progress.step, **metrics}, indent=2)
+                        )
+            if progress.step % config.save_steps == 0 or done:
+                accelerator.save_state()
+            if done:
+                break
+        if out_of_time:
+            accelerator.print(f"stopped after {args.max_minutes} minutes at step {progress.step}; resume with --resume")
+            break
+    bar.close()
+    if accelerator.is_main_process:
+        accelerator.unwrap_model(model).save_pretrained(output_dir / "last")
+        processor.save_pretrained(output_dir / "last")
+    accelerator.end_training()
+    accelerator.print(f"{math.ceil(time.monotonic() - started)} s; best validation BLEU-4 {progress.best_bleu:.4f}")
+
+
+if __name__ == "__main__":
+    main()

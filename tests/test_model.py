@@ -1,0 +1,179 @@
+"""The model with real parts: TeX-rendered images, a tiny model trained until it reads them, real generate."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+from im2latex_hf import Im2LatexConfig, Im2LatexForConditionalGeneration, Im2LatexImageProcessor, Im2LatexProcessor
+from im2latex_hf.rendering import render_formulas
+from im2latex_hf.tokenization_im2latex import train_latex_tokenizer
+
+FORMULAS = [
+    r"x ^ { 2 } + y ^ { 2 } = 1",
+    r"\frac { a } { b }",
+    r"\alpha + \beta",
+    r"\sum _ { i = 1 } ^ { n } i",
+    r"e ^ { i \pi } + 1 = 0",
+    r"\sqrt { 2 }",
+]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny model trained on six rendered formulas until it reproduces them (greedy)."""
+    torch.manual_seed(0)
+    images = [result.image for result in render_formulas(FORMULAS, dpi=100)]
+    assert all(image is not None for image in images)
+    processor = Im2LatexProcessor(Im2LatexImageProcessor(), train_latex_tokenizer(FORMULAS))
+    config = Im2LatexConfig(
+        vocab_size=len(processor.tokenizer), d_model=64, decoder_layers=2, decoder_attention_heads=4,
+        decoder_ffn_dim=128, dropout=0.0, max_position_embeddings=64,
+    )  # fmt: skip
+    model = Im2LatexForConditionalGeneration(config)
+    batch = processor(images=images, text=FORMULAS)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(300):
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        if loss.item() < 0.01:
+            break
+    model.eval()  # BatchNorm statistics: the running ones from training
+    return model, processor, images
+
+
+def read(model, processor, images, **generate_kwargs) -> list[str]:
+    inputs = processor(images=images)
+    return processor.batch_decode(model.generate(**inputs, max_new_tokens=30, **generate_kwargs))
+
+
+def test_tiny_model_reproduces_its_training_formulas(trained):
+    model, processor, images = trained
+    assert read(model, processor, images) == FORMULAS
+
+
+def test_beam_search_with_one_beam_equals_greedy_and_beams_read_too(trained):
+    model, processor, images = trained
+    greedy = model.generate(**processor(images=images), max_new_tokens=30)
+    one_beam = model.generate(**processor(images=images), max_new_tokens=30, num_beams=1)
+    assert torch.equal(greedy, one_beam)
+    assert read(model, processor, images, num_beams=4) == FORMULAS
+
+
+def test_cache_gives_the_same_tokens_as_recomputing(trained):
+    model, processor, images = trained
+    for num_beams in (1, 3):
+        cached = model.generate(**processor(images=images), max_new_tokens=30, num_beams=num_beams, use_cache=True)
+        uncached = model.generate(**processor(images=images), max_new_tokens=30, num_beams=num_beams, use_cache=False)
+        assert torch.equal(cached, uncached)
+
+
+def test_prediction_does_not_depend_on_the_rest_of_the_batch(trained):
+    model, processor, images = trained
+    together = read(model, processor, images)
+    alone = [read(model, processor, [image])[0] for image in images]
+    assert together == alone
+    # the narrowest image padded up to the widest one: same logits in its valid region
+    inputs = processor(images=images)
+    narrow = min(range(len(images)), key=lambda i: inputs["pixel_mask"][i].sum())
+    single = processor(images=[images[narrow]])
+    labels = processor(text=[FORMULAS[narrow]])["input_ids"]
+    batched_logits = model(**inputs, decoder_input_ids=labels.expand(len(images), -1)).logits[narrow]
+    single_logits = model(**single, decoder_input_ids=labels).logits[0]
+    torch.testing.assert_close(batched_logits, single_logits, atol=1e-4, rtol=1e-4)
+
+
+def test_loss_ignores_label_padding(trained):
+    model, processor, images = trained
+    batch = processor(images=images[:2], text=FORMULAS[:2])
+    assert (batch["labels"] == -100).any()
+    longer = torch.nn.functional.pad(batch["labels"], (0, 5), value=-100)
+    torch.testing.assert_close(model(**batch).loss, model(**{**batch, "labels": longer}).loss)
+
+
+def test_save_and_load_with_auto_classes(trained, tmp_path):
+    model, processor, images = trained
+    model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").is_file()
+    assert not list(tmp_path.glob("*.bin"))
+    loaded_model = AutoModelForImageTextToText.from_pretrained(tmp_path).eval()
+    loaded_processor = AutoProcessor.from_pretrained(tmp_path)
+    assert isinstance(loaded_model, Im2LatexForConditionalGeneration)
+    assert isinstance(loaded_processor, Im2LatexProcessor)
+    inputs = processor(images=images, text=FORMULAS)
+    torch.testing.assert_close(loaded_model(**inputs).logits, model(**inputs).logits)
+    assert read(loaded_model, loaded_processor, images) == FORMULAS
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["auto_map"]["AutoModelForImageTextToText"] == "modeling_im2latex.Im2LatexForConditionalGeneration"
+
+
+def test_remote_code_loads_without_the_package(trained, tmp_path):
+    """A Hub user without im2latex_hf installed loads the saved folder with trust_remote_code=True."""
+    model, processor, images = trained
+    model.save_pretrained(tmp_path / "model")
+    processor.save_pretrained(tmp_path / "model")
+    images[0].save(tmp_path / "formula.png")
+    script = f"""
+import sys
+sys.modules["im2latex_hf"] = None  # importing the package now fails: only the saved code may be used
+from transformers import AutoModelForImageTextToText, AutoProcessor
+path = {str(tmp_path / "model")!r}
+model = AutoModelForImageTextToText.from_pretrained(path, trust_remote_code=True).eval()
+processor = AutoProcessor.from_pretrained(path, trust_remote_code=True)
+inputs = processor(images=[{str(tmp_path / "formula.png")!r}])
+print(processor.batch_decode(model.generate(**inputs, max_new_tokens=30))[0])
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == FORMULAS[0]
+
+
+def test_push_to_hub_uploads_a_loadable_repo(trained, tmp_path, monkeypatch):
+    """push_to_hub's real code path up to the HTTP call; the captured upload then loads as "user/repo"."""
+    import huggingface_hub
+
+    model, processor, images = trained
+    uploads: dict[str, bytes] = {}
+
+    def create_commit(self, repo_id, operations, **kwargs):
+        for operation in operations:
+            content = operation.path_or_fileobj
+            uploads[operation.path_in_repo] = content if isinstance(content, bytes) else open(content, "rb").read()
+        return huggingface_hub.CommitInfo(
+            commit_url=f"https://huggingface.co/{repo_id}/commit/0", commit_message="", commit_description="",
+            oid="0" * 40,
+        )  # fmt: skip
+
+    monkeypatch.setattr(
+        huggingface_hub.HfApi,
+        "create_repo",
+        lambda self, repo_id, **kw: huggingface_hub.RepoUrl(f"https://huggingface.co/{repo_id}"),
+    )
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_commit", create_commit)
+    model.push_to_hub("user/im2latex-tiny", token="hf_test")
+    processor.push_to_hub("user/im2latex-tiny", token="hf_test")
+    for name in ["config.json", "model.safetensors", "generation_config.json", "modeling_im2latex.py",
+                 "configuration_im2latex.py", "tokenizer.json", "processor_config.json"]:  # fmt: skip
+        assert name in uploads, f"{name} not uploaded: {sorted(uploads)}"
+
+    # Lay the uploaded files out as the Hub cache would after a download, then load by repo id offline.
+    snapshot = tmp_path / "hub" / "models--user--im2latex-tiny" / "snapshots" / ("1" * 40)
+    snapshot.mkdir(parents=True)
+    for name, content in uploads.items():
+        (snapshot / name).write_bytes(content)
+    (tmp_path / "hub" / "models--user--im2latex-tiny" / "refs").mkdir()
+    (tmp_path / "hub" / "models--user--im2latex-tiny" / "refs" / "main").write_text("1" * 40)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    loaded = AutoModelForImageTextToText.from_pretrained("user/im2latex-tiny", cache_dir=tmp_path / "hub").eval()
+    loaded_processor = AutoProcessor.from_pretrained("user/im2latex-tiny", cache_dir=tmp_path / "hub")
+    assert read(loaded, loaded_processor, images) == FORMULAS
