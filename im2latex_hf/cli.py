@@ -21,7 +21,7 @@ def _predict(args: argparse.Namespace) -> int:
     readings = reader.read(args.images, num_beams=args.num_beams, max_new_tokens=args.max_new_tokens)
     for path, reading in zip(args.images, readings):
         if reading.error is not None:
-            print(f"im2latex: {reading.error}", file=sys.stderr)
+            print(f"im2latex: {path}: {reading.error}", file=sys.stderr)
         else:
             print(f"{path}\t{reading.latex}" if args.with_names else reading.latex, flush=True)
     return 1 if any(reading.error is not None for reading in readings) else 0

@@ -31,7 +31,7 @@ from .metrics import load_metric
 from .metrics.image_match import RENDER_OPTIONS
 
 DEFAULT_DATA = "data/im2latex-100k"
-READ_CHUNK = 512
+READ_CHUNK = 256
 """Rows handed to the reader at once: bounds memory and paces the progress bar."""
 TEXT_METRICS = ("latex_bleu", "latex_edit_accuracy", "latex_exact_match")
 

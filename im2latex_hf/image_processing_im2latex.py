@@ -32,13 +32,13 @@ def load_image(path: str | Path) -> Image.Image:
             image.load()
             return image
     except FileNotFoundError:
-        raise InvalidImageError(f"{path}: no such file") from None
+        raise InvalidImageError("no such file") from None
     except IsADirectoryError:
-        raise InvalidImageError(f"{path}: is a directory") from None
+        raise InvalidImageError("is a directory, not an image") from None
     except (UnidentifiedImageError, Image.DecompressionBombError) as error:
-        raise InvalidImageError(f"{path}: not a readable image ({error})") from None
+        raise InvalidImageError(f"not a readable image ({error})") from None
     except OSError as error:
-        raise InvalidImageError(f"{path}: cannot read image ({error})") from None
+        raise InvalidImageError(f"cannot read image ({error})") from None
 
 
 def to_grayscale(image: Image.Image | np.ndarray) -> np.ndarray:

@@ -138,8 +138,10 @@ print(processor.batch_decode(model.generate(**inputs, max_new_tokens=30))[0])
 
 
 def test_push_to_hub_uploads_a_loadable_repo(trained, tmp_path, monkeypatch):
-    """push_to_hub's real code path up to the HTTP call; the captured upload then loads as "user/repo"."""
+    """push_to_hub's real code path up to the HTTP calls; the captured upload then loads as "user/repo"."""
     import huggingface_hub
+
+    from im2latex_hf.hub import push_model
 
     model, processor, images = trained
     uploads: dict[str, bytes] = {}
@@ -159,8 +161,13 @@ def test_push_to_hub_uploads_a_loadable_repo(trained, tmp_path, monkeypatch):
         lambda self, repo_id, **kw: huggingface_hub.RepoUrl(f"https://huggingface.co/{repo_id}"),
     )
     monkeypatch.setattr(huggingface_hub.HfApi, "create_commit", create_commit)
-    model.push_to_hub("user/im2latex-tiny", token="hf_test")
-    processor.push_to_hub("user/im2latex-tiny", token="hf_test")
+    monkeypatch.setattr(huggingface_hub.RepoCard, "validate", lambda self, repo_type=None: None)  # a Hub request
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
+    model.save_pretrained(tmp_path / "model")
+    processor.save_pretrained(tmp_path / "model")
+    (tmp_path / "model" / "README.md").write_text("---\nlicense: mit\n---\n# tiny im2latex\n")
+    push_model(tmp_path / "model", "user/im2latex-tiny")
+    assert b"tiny im2latex" in uploads["README.md"]
     for name in ["config.json", "model.safetensors", "generation_config.json", "modeling_im2latex.py",
                  "configuration_im2latex.py", "tokenizer.json", "processor_config.json"]:  # fmt: skip
         assert name in uploads, f"{name} not uploaded: {sorted(uploads)}"

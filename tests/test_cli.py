@@ -1,0 +1,84 @@
+"""`im2latex predict` and `im2latex render` as a user runs them: real processes, the bundled model, real TeX."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+FAST = ["--num-beams", "1", "--max-new-tokens", "8"]
+
+
+def im2latex(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "im2latex_hf.cli", *args], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """A good rendered formula in several modes, and every kind of bad input."""
+    from im2latex_hf.rendering import render_formulas
+
+    folder = tmp_path_factory.mktemp("images")
+    formula = render_formulas([r"a ^ { 2 } + b ^ { 2 } = c ^ { 2 }"], dpi=100)[0].image
+    paths = {"good": folder / "good.png"}
+    formula.save(paths["good"])
+    for mode in ("RGBA", "CMYK", "P"):
+        paths[mode] = folder / f"{mode}.{'jpg' if mode == 'CMYK' else 'png'}"
+        formula.convert(mode).save(paths[mode])
+    paths["16-bit"] = folder / "16bit.png"
+    Image.fromarray(np.asarray(formula, dtype=np.uint16) * 257).save(paths["16-bit"])
+    paths["missing"] = folder / "missing.png"
+    paths["text"] = folder / "text.png"
+    paths["text"].write_text("hello")
+    paths["empty"] = folder / "empty.png"
+    paths["empty"].write_bytes(b"")
+    paths["1x1"] = folder / "one.png"
+    Image.new("L", (1, 1), 0).save(paths["1x1"])
+    paths["blank"] = folder / "blank.png"
+    Image.new("RGB", (400, 100), "white").save(paths["blank"])
+    paths["huge"] = folder / "huge.png"
+    huge = Image.new("L", (9_000, 6_000), 255)
+    huge.paste(formula, (10, 10))
+    huge.save(paths["huge"])
+    return paths
+
+
+def test_predict_prints_one_line_per_image_in_any_mode(images):
+    names = ["good", "RGBA", "CMYK", "P", "16-bit"]
+    result = im2latex("predict", *FAST, *(str(images[n]) for n in names))
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == len(names)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [("missing", "no such file"), ("text", "not a readable image"), ("empty", "not a readable image"),
+     ("1x1", "blank"), ("blank", "blank"), ("huge", "too large")],
+)  # fmt: skip
+def test_bad_input_gets_one_line_error_and_good_images_still_print(images, bad, message):
+    result = im2latex("predict", *FAST, "--with-names", str(images["good"]), str(images[bad]))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("im2latex:")]
+    assert len(errors) == 1 and errors[0].startswith(f"im2latex: {images[bad]}: ") and message in errors[0]
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{images['good']}\t")
+
+
+def test_predict_with_a_model_that_does_not_exist():
+    result = im2latex("predict", "--model", "/nonexistent/model", "x.png")
+    assert result.returncode == 2 and "cannot load model" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_render_writes_images_failures_and_summary(tmp_path):
+    (tmp_path / "formulas.txt").write_text("x ^ { 2 }\n\\undefinedcommand\n\n\\frac { 1 } { 2 }\n")
+    result = im2latex("render", "--input", str(tmp_path / "formulas.txt"), "--output-dir", str(tmp_path / "out"))
+    assert result.returncode == 1  # some lines failed
+    assert "rendered 2 of 4 formulas" in result.stdout
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["0.png", "3.png"]
+    failures = (tmp_path / "out" / "failures.tsv").read_text().splitlines()
+    assert [line.split("\t")[0] for line in failures] == ["1", "2"]
+    assert "Undefined control sequence" in failures[0]
