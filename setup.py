@@ -31,7 +31,15 @@ setup(
     extras_require={
         "app": ["gradio>=6,<7"],
         "train": ["tensorboard"],
-        "dev": ["pytest", "pytest-timeout", "ruff", "gradio_client>=2", "gradio>=6,<7", "tensorboard", "selenium>=4.20"],
+        "dev": [
+            "pytest",
+            "pytest-timeout",
+            "ruff",
+            "gradio_client>=2",
+            "gradio>=6,<7",
+            "tensorboard",
+            "selenium>=4.20",
+        ],
     },
     entry_points={"console_scripts": ["im2latex=im2latex_hf.cli:main"]},
 )

@@ -20,9 +20,10 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 import im2latex_hf
 
 
-def timed(function) -> float:
+def time_generate(model, inputs, settings: dict) -> float:
+    """Seconds one `generate` call takes."""
     start = time.perf_counter()
-    function()
+    model.generate(**inputs, **settings)
     return time.perf_counter() - start
 
 
@@ -47,9 +48,9 @@ def main() -> None:
             settings = dict(num_beams=num_beams, use_cache=use_cache, max_new_tokens=args.max_new_tokens)
             with torch.inference_mode():
                 model.generate(**singles[0], **settings)  # warm-up
-                latencies = [timed(lambda s=s: model.generate(**s, **settings)) for s in singles for _ in range(args.repeats)]
+                latencies = [time_generate(model, s, settings) for s in singles for _ in range(args.repeats)]
                 tokens = sum(model.generate(**s, **settings).shape[1] - 1 for s in singles) / len(singles)
-                throughput = 16 / timed(lambda: model.generate(**batch16, **settings))
+                throughput = 16 / time_generate(model, batch16, settings)
             p90 = statistics.quantiles(latencies, n=10)[-1] if len(latencies) > 1 else latencies[0]
             name = "greedy" if num_beams == 1 else f"beam {num_beams}"
             print(
