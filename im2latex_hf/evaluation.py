@@ -5,7 +5,7 @@ folder with ``image``, ``formula`` and ``image_name`` columns) is read with ``Fo
 scored with the package's ``evaluate`` modules: corpus BLEU-4, edit accuracy and exact match on
 LaTeX tokens, and im2markup's rendered-image match. The output folder gets ``report.json``,
 ``predictions.tsv`` and ``errors.html`` (the worst errors with input image and both renderings).
-Rows whose image cannot be read are counted and left out of the scores.
+Rows whose image cannot be read are counted and scored as empty predictions.
 """
 
 from __future__ import annotations
@@ -91,15 +91,18 @@ def run_evaluation(args: argparse.Namespace) -> int:
         reader, dataset, num_beams=args.num_beams, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size
     )
     decode_seconds = time.perf_counter() - decode_start
-    read = [row for row in rows if row.prediction is not None]
-    if not read:
+    unreadable = [row for row in rows if row.prediction is None]
+    if len(unreadable) == len(rows):
         print(f"im2latex: no image of {args.data} [{args.split}] could be read", file=sys.stderr)
         return 1
+    for row in unreadable:  # scored as an empty prediction: wrong, not left out
+        row.prediction = ""
+    read = rows
 
     score_start = time.perf_counter()
     predictions, references = scored_texts(read, canonical=args.canonical)
     metrics, counts = score(read, predictions, references, image_match=args.image_match, workers=args.render_workers)
-    counts = {"rows": len(rows), "evaluated": len(read), "unreadable": len(rows) - len(read)} | counts
+    counts = {"rows": len(rows), "evaluated": len(read), "unreadable": len(unreadable)} | counts
     timing = {
         "decode_seconds": round(decode_seconds, 2),
         "images_per_second": round(len(rows) / decode_seconds, 2),
