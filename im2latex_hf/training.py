@@ -47,7 +47,8 @@ class TrainConfig:
 
     output_dir: str = "runs/im2latex"
     tokenizer: str = "tokenizer"
-    model: dict = field(default_factory=dict)  # Im2LatexConfig fields
+    init_from: str | None = None  # start from these weights (a model folder or Hub id) instead of random ones
+    model: dict = field(default_factory=dict)  # Im2LatexConfig fields, for a new model
     image_processor: dict = field(default_factory=dict)  # Im2LatexImageProcessor arguments
     train_data: list[DataSource] = field(default_factory=list)
     eval_data: DataSource | None = None

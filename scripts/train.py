@@ -89,16 +89,21 @@ def main() -> None:
 
     tokenizer = AutoTokenizer.from_pretrained(config.tokenizer)
     processor = Im2LatexProcessor(Im2LatexImageProcessor(**config.image_processor), tokenizer)
-    model = Im2LatexForConditionalGeneration(
-        Im2LatexConfig(
-            vocab_size=len(tokenizer),
-            pad_token_id=tokenizer.pad_token_id,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            decoder_start_token_id=tokenizer.bos_token_id,
-            **config.model,
+    if config.init_from:
+        model = Im2LatexForConditionalGeneration.from_pretrained(config.init_from)
+        if model.config.vocab_size != len(tokenizer):
+            raise ValueError(f"{config.init_from} has {model.config.vocab_size} tokens, the tokenizer {len(tokenizer)}")
+    else:
+        model = Im2LatexForConditionalGeneration(
+            Im2LatexConfig(
+                vocab_size=len(tokenizer),
+                pad_token_id=tokenizer.pad_token_id,
+                bos_token_id=tokenizer.bos_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+                decoder_start_token_id=tokenizer.bos_token_id,
+                **config.model,
+            )
         )
-    )
     model.generation_config.max_new_tokens = 200
     model.generation_config.num_beams = 4
 

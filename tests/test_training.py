@@ -67,6 +67,13 @@ def test_train_evaluate_checkpoint_and_resume(tmp_path):
     assert "step 6:" in resumed.stdout and "step 2:" not in resumed.stdout
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["checkpoint_1", "checkpoint_2"]
 
+    # a new run that starts from the trained weights (e.g. the bundled model) instead of random ones
+    config.update(output_dir="finetune", init_from="run/best", max_steps=2, model={})
+    config_path.write_text(yaml.safe_dump(config))
+    run_train(config_path)
+    finetuned = AutoModelForImageTextToText.from_pretrained(tmp_path / "finetune" / "best")
+    assert finetuned.config.d_model == 32  # the initial model's size, not the default config's
+
 
 def test_bucket_sampler_groups_similar_sizes_and_covers_every_row():
     widths = [10 * (i % 50) for i in range(1000)]
