@@ -50,7 +50,7 @@ from datasets import Dataset, Features, Image, Value
 from PIL import Image as PILImage
 from tqdm.auto import tqdm
 
-from .data import FORMULA_FILE, SPLIT_FILES, _read_formulas
+from .data import FORMULA_FILE, SPLIT_FILES, split_formulas
 from .formula_generation import generate_formulas
 from .latex import join_tokens, tokenize_latex
 from .normalization import normalize_latex
@@ -193,11 +193,10 @@ def plan_corpus(
     )  # fmt: skip
     data_dir = Path(data_dir)
     im2latex = data_dir / IM2LATEX_DIR
-    all_formulas = _read_formulas(im2latex / FORMULA_FILE)
-    held_out = {_key(f) for split in ("validation", "test") for f in _split_formulas(im2latex, split, all_formulas)}
+    held_out = {_key(f) for split in ("validation", "test") for f in split_formulas(im2latex, split)}
     selector = _Selector(held_out)
 
-    for formula in _split_formulas(im2latex, "train", all_formulas):
+    for formula in split_formulas(im2latex, "train"):
         selector.add("im2latex-train", formula.strip())
     lines = (data_dir / SCHOOL_MATH_FILE).read_text(encoding="utf-8").split("\n")
     for line in lines[:school_math_limit] if school_math_limit is not None else lines:
@@ -378,18 +377,6 @@ class _Stats:
             },
             "render_errors": dict(self.errors.most_common(20)),
         }
-
-
-def _split_formulas(im2latex: Path, split: str, formulas: list[str | None]) -> list[str]:
-    """The formulas a split file points to, skipping lines ``data.build_im2latex_dataset`` would skip."""
-    out = []
-    for line in (im2latex / SPLIT_FILES[split]).read_text(encoding="utf-8", errors="replace").split("\n"):
-        fields = line.split()
-        if len(fields) == 2 and fields[1].isdecimal() and int(fields[1]) < len(formulas):
-            formula = formulas[int(fields[1])]
-            if formula is not None and formula.strip():
-                out.append(formula)
-    return out
 
 
 def _key(formula: str) -> str:

@@ -111,7 +111,7 @@ def build_im2latex_dataset(
     formula_path = data_dir / FORMULA_FILE
     if not formula_path.is_file():
         raise FileNotFoundError(f"formula file not found: {formula_path}")
-    formulas = _read_formulas(formula_path)
+    formulas = read_formulas(formula_path)
     report = BuildReport(data_dir=str(data_dir))
     splits = {}
     for split, file_name in SPLIT_FILES.items():
@@ -140,7 +140,7 @@ def build_im2latex_dataset(
     return DatasetDict(splits), report
 
 
-def _read_formulas(path: Path) -> list[str | None]:
+def read_formulas(path: Path) -> list[str | None]:
     """Formula lines without their newline; None for a line that is not valid UTF-8.
 
     Lines are split on ``\\n`` only: ``str.splitlines`` would also split on characters such as
@@ -156,6 +156,21 @@ def _read_formulas(path: Path) -> list[str | None]:
         except UnicodeDecodeError:
             formulas.append(None)
     return formulas
+
+
+def split_formulas(data_dir: str | Path, split: str) -> list[str]:
+    """The formulas a split file points to (``split``: train, validation or test), without its images;
+    lines that ``build_im2latex_dataset`` would skip for their text are left out."""
+    data_dir = Path(data_dir)
+    formulas = read_formulas(data_dir / FORMULA_FILE)
+    out = []
+    for line in (data_dir / SPLIT_FILES[split]).read_text(encoding="utf-8", errors="replace").split("\n"):
+        fields = line.split()
+        if len(fields) == 2 and fields[1].isdecimal() and int(fields[1]) < len(formulas):
+            formula = formulas[int(fields[1])]
+            if formula is not None and formula.strip():
+                out.append(formula)
+    return out
 
 
 def _check_split(

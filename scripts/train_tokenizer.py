@@ -9,19 +9,10 @@ and from any extra formula files (one normalized formula a line, e.g. the traini
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
 from pathlib import Path
 
+from im2latex_hf.data import split_formulas
 from im2latex_hf.tokenization_im2latex import train_latex_tokenizer
-
-
-def split_formulas(data_dir: Path, split: str) -> Iterator[str]:
-    """Formulas of one im2latex-100k split (`<image> <line number>` lines into im2latex_formulas.norm.lst)."""
-    formulas = (data_dir / "im2latex_formulas.norm.lst").read_text(encoding="utf-8", errors="replace").split("\n")
-    for line in (data_dir / f"im2latex_{split}_filter.lst").read_text().splitlines():
-        fields = line.split()
-        if len(fields) == 2 and fields[1].isdigit() and int(fields[1]) < len(formulas):
-            yield formulas[int(fields[1])]
 
 
 def main() -> None:
@@ -32,7 +23,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=Path("tokenizer"))
     args = parser.parse_args()
 
-    formulas = [f for split in ("train", "validate") for f in split_formulas(args.data_dir, split)]
+    formulas = [f for split in ("train", "validation") for f in split_formulas(args.data_dir, split)]
     for path in args.extra_formulas:
         formulas += path.read_text(encoding="utf-8").splitlines()
     tokenizer = train_latex_tokenizer(formulas, min_frequency=args.min_frequency)
