@@ -26,6 +26,7 @@ from rapidfuzz.distance import Levenshtein
 from tqdm.auto import tqdm
 
 from . import DEFAULT_MODEL
+from .data import FORMULA_FILE, build_im2latex_dataset
 from .latex import join_tokens, tokenize_latex
 from .metrics import load_metric
 from .metrics.image_match import RENDER_OPTIONS
@@ -50,7 +51,11 @@ class Row:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The evaluation options, for the CLI subcommand and the script alike."""
     parser.add_argument("--model", default=DEFAULT_MODEL, help="model folder or Hub repo id (default: bundled)")
-    parser.add_argument("--data", default=DEFAULT_DATA, help=f"load_from_disk dataset folder (default: {DEFAULT_DATA})")
+    parser.add_argument(
+        "--data",
+        default=DEFAULT_DATA,
+        help=f"a load_from_disk dataset folder, or im2latex-100k's original layout (default: {DEFAULT_DATA})",
+    )
     parser.add_argument("--split", default="test", choices=["test", "validation", "train"])
     parser.add_argument("--num-beams", type=int, default=4, help="beam width; 1 is greedy decoding")
     parser.add_argument("--max-new-tokens", type=int, default=200)
@@ -73,7 +78,10 @@ def run_evaluation(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     try:
-        dataset = load_from_disk(args.data)[args.split]
+        if (Path(args.data) / FORMULA_FILE).is_file():  # im2latex-100k's original layout: build it first
+            dataset = build_im2latex_dataset(args.data, progress=True)[0][args.split]
+        else:
+            dataset = load_from_disk(args.data)[args.split]
     except (FileNotFoundError, KeyError) as error:
         print(f"im2latex: cannot load split {args.split!r} of {args.data}: {error}", file=sys.stderr)
         return 2
