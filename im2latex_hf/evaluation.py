@@ -248,7 +248,7 @@ def write_errors_html(
         row = rows[i]
         cells.append(
             f"<tr><td>{rank}<br><small>{html.escape(row.image_name)}</small><br>distance {distances[i]}</td>"
-            f"<td>{_img(open_image(dataset[row.index]['image']))}</td>"
+            f"<td>{_img(None, row.error) if row.error else _img(open_image(dataset[row.index]['image']))}</td>"
             f"<td>{_img(prediction.image, prediction.error)}<pre>{html.escape(row.prediction or '')}</pre></td>"
             f"<td>{_img(gold.image, gold.error)}<pre>{html.escape(row.gold)}</pre></td></tr>"
         )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import torch
@@ -19,7 +18,7 @@ from PIL import Image, UnidentifiedImageError
 from transformers.image_processing_base import BatchFeature
 from transformers.image_processing_utils import BaseImageProcessor
 
-ImageLike = Union[Image.Image, np.ndarray, str, Path]
+ImageLike = Image.Image | np.ndarray | str | Path
 
 
 class InvalidImageError(ValueError):
@@ -33,13 +32,13 @@ def load_image(path: str | Path) -> Image.Image:
             image.load()
             return image
     except FileNotFoundError:
-        raise InvalidImageError(f"{path}: no such file") from None
+        raise InvalidImageError("no such file") from None
     except IsADirectoryError:
-        raise InvalidImageError(f"{path}: is a directory") from None
+        raise InvalidImageError("is a directory, not an image") from None
     except (UnidentifiedImageError, Image.DecompressionBombError) as error:
-        raise InvalidImageError(f"{path}: not a readable image ({error})") from None
+        raise InvalidImageError(f"not a readable image ({error})") from None
     except OSError as error:
-        raise InvalidImageError(f"{path}: cannot read image ({error})") from None
+        raise InvalidImageError(f"cannot read image ({error})") from None
 
 
 def to_grayscale(image: Image.Image | np.ndarray) -> np.ndarray:
@@ -158,7 +157,9 @@ class Im2LatexImageProcessor(BaseImageProcessor):
         canvas[self.margin : self.margin + ink.shape[0], self.margin : self.margin + ink.shape[1]] = ink
         return canvas
 
-    def __call__(self, images: ImageLike | Sequence[ImageLike], return_tensors: str | None = "pt", **kwargs) -> BatchFeature:
+    def __call__(
+        self, images: ImageLike | Sequence[ImageLike], return_tensors: str | None = "pt", **kwargs
+    ) -> BatchFeature:
         return self.preprocess(images, return_tensors=return_tensors)
 
     def preprocess(self, images: ImageLike | Sequence[ImageLike], return_tensors: str | None = "pt") -> BatchFeature:
@@ -181,6 +182,7 @@ class Im2LatexImageProcessor(BaseImageProcessor):
         if return_tensors == "pt":
             data = {key: torch.from_numpy(value) for key, value in data.items()}
         return BatchFeature(data=data)
+
 
 def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple

@@ -8,6 +8,7 @@ are computed once from the image features and reused.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import timm
 import torch
@@ -34,8 +35,23 @@ def position_encoding_2d(height: int, width: int, dim: int, device=None, dtype=N
     return torch.cat([y_enc, x_enc], dim=0).to(dtype)
 
 
+@dataclass
+class Im2LatexEncoderOutput(BaseModelOutput):
+    r"""
+    attention_mask (`torch.BoolTensor` of shape `(batch, cells)`): True for the feature cells that hold image
+        rather than batch padding. It travels with the encoder outputs, which `generate` keeps (and expands
+        for beams) for every decoding step.
+    """
+
+    attention_mask: torch.Tensor | None = None
+
+
 class Im2LatexImageEncoder(nn.Module):
-    """Image → memory sequence: CNN trunk, 1×1 projection to d_model, 2D positions, flattened row by row."""
+    """Image → memory sequence: CNN trunk, 1×1 projection to d_model, 2D positions, flattened row by row.
+
+    With a `pixel_mask`, batch padding is zeroed after every BatchNorm of the trunk, so each image's
+    features are exactly those it gets alone (zeros are what a convolution sees beyond an image's edge).
+    """
 
     main_input_name = "pixel_values"
 
@@ -51,12 +67,44 @@ class Im2LatexImageEncoder(nn.Module):
         self.stride: int = self.trunk.feature_info.reduction()[-1]
         self.projection = nn.Conv2d(self.trunk.feature_info.channels()[-1], config.d_model, kernel_size=1)
         self.layer_norm = nn.LayerNorm(config.d_model)
+        self._pixel_mask: torch.Tensor | None = None  # set during forward, read by the hooks
+        for module in self.trunk.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.register_forward_hook(self._zero_padding)
 
-    def forward(self, pixel_values: torch.Tensor, **kwargs) -> BaseModelOutput:
-        features = self.projection(self.trunk(pixel_values)[-1])
+    def _zero_padding(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor | None:
+        if self._pixel_mask is None:
+            return None
+        height, width = output.shape[-2:]
+        return output * cell_mask(self._pixel_mask, height, width)[:, None].to(output.dtype)
+
+    def forward(
+        self, pixel_values: torch.Tensor, pixel_mask: torch.Tensor | None = None, **kwargs
+    ) -> Im2LatexEncoderOutput:
+        self._pixel_mask = pixel_mask
+        try:
+            features = self.projection(self.trunk(pixel_values)[-1])
+        finally:
+            self._pixel_mask = None
         _, dim, height, width = features.shape
         features = features + position_encoding_2d(height, width, dim, features.device, features.dtype)
-        return BaseModelOutput(last_hidden_state=self.layer_norm(features.flatten(2).transpose(1, 2)))
+        return Im2LatexEncoderOutput(
+            last_hidden_state=self.layer_norm(features.flatten(2).transpose(1, 2)),
+            attention_mask=None if pixel_mask is None else cell_mask(pixel_mask, height, width).flatten(1),
+        )
+
+
+def cell_mask(pixel_mask: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(batch, height, width) bool: which cells of a height×width grid over the images hold image pixels.
+
+    Images are padded on the right and bottom, so a cell is valid when it starts inside its image.
+    """
+    stride_h, stride_w = pixel_mask.shape[1] / height, pixel_mask.shape[2] / width
+    valid_h = torch.ceil(pixel_mask.any(dim=2).sum(dim=1) / stride_h)
+    valid_w = torch.ceil(pixel_mask.any(dim=1).sum(dim=1) / stride_w)
+    rows = torch.arange(height, device=pixel_mask.device)[None, :, None] < valid_h[:, None, None]
+    cols = torch.arange(width, device=pixel_mask.device)[None, None, :] < valid_w[:, None, None]
+    return rows & cols
 
 
 class Im2LatexAttention(nn.Module):
@@ -224,24 +272,6 @@ class Im2LatexForConditionalGeneration(Im2LatexPreTrainedModel, GenerationMixin)
     def get_encoder(self, modality: str | None = None) -> Im2LatexImageEncoder:
         return self.encoder
 
-    def memory_mask(self, pixel_mask: torch.Tensor | None, memory_length: int) -> torch.Tensor | None:
-        """Which feature cells hold image rather than batch padding, as a (batch, 1, 1, cells) attention mask.
-
-        Images are padded on the right and bottom, so a cell is valid when it starts inside the image.
-        """
-        if pixel_mask is None:
-            return None
-        stride = self.encoder.stride
-        height, width = pixel_mask.shape[-2:]
-        cells_h, cells_w = math.ceil(height / stride), math.ceil(width / stride)
-        if cells_h * cells_w != memory_length:
-            raise ValueError(f"pixel_mask of size {height}x{width} does not match {memory_length} image features")
-        valid_h = (pixel_mask.any(dim=2).sum(dim=1) + stride - 1) // stride
-        valid_w = (pixel_mask.any(dim=1).sum(dim=1) + stride - 1) // stride
-        rows = torch.arange(cells_h, device=pixel_mask.device)[None, :, None] < valid_h[:, None, None]
-        cols = torch.arange(cells_w, device=pixel_mask.device)[None, None, :] < valid_w[:, None, None]
-        return (rows & cols).flatten(1)[:, None, None, :]
-
     def shift_labels_right(self, labels: torch.Tensor) -> torch.Tensor:
         """Decoder inputs for teacher forcing: the start token followed by the labels (-100 → pad)."""
         decoder_input_ids = labels.new_full(labels.shape, self.config.decoder_start_token_id)
@@ -261,15 +291,17 @@ class Im2LatexForConditionalGeneration(Im2LatexPreTrainedModel, GenerationMixin)
     ) -> Seq2SeqLMOutput:
         r"""
         pixel_values (`torch.FloatTensor` of shape `(batch, channels, height, width)`): images from the image processor.
-        pixel_mask (`torch.LongTensor` of shape `(batch, height, width)`): 1 for image pixels, 0 for batch padding.
+        pixel_mask (`torch.LongTensor` of shape `(batch, height, width)`): 1 for image pixels, 0 for batch padding;
+            read by the encoder (when `encoder_outputs` are not given), which hands the decoder a feature mask.
         labels (`torch.LongTensor` of shape `(batch, length)`): target token ids, -100 where ignored; when given,
             `decoder_input_ids` default to the labels shifted right and the cross-entropy loss is returned.
         """
         if encoder_outputs is None:
             if pixel_values is None:
                 raise ValueError("pass pixel_values or encoder_outputs")
-            encoder_outputs = self.encoder(pixel_values)
+            encoder_outputs = self.encoder(pixel_values, pixel_mask)
         memory = encoder_outputs[0]
+        feature_mask = getattr(encoder_outputs, "attention_mask", None)
         if labels is not None and decoder_input_ids is None:
             decoder_input_ids = self.shift_labels_right(labels)
         if decoder_input_ids is None:
@@ -281,7 +313,8 @@ class Im2LatexForConditionalGeneration(Im2LatexPreTrainedModel, GenerationMixin)
         elif not use_cache:
             cache = None
 
-        hidden_states = self.decoder(decoder_input_ids, memory, self.memory_mask(pixel_mask, memory.shape[1]), cache)
+        memory_mask = None if feature_mask is None else feature_mask[:, None, None, :]
+        hidden_states = self.decoder(decoder_input_ids, memory, memory_mask, cache)
         logits = self.lm_head(hidden_states)
         loss = None
         if labels is not None:
@@ -289,4 +322,4 @@ class Im2LatexForConditionalGeneration(Im2LatexPreTrainedModel, GenerationMixin)
         return Seq2SeqLMOutput(loss=loss, logits=logits, cache=cache, encoder_last_hidden_state=memory)
 
 
-__all__ = ["Im2LatexForConditionalGeneration", "Im2LatexPreTrainedModel"]
+__all__ = ["Im2LatexEncoderOutput", "Im2LatexForConditionalGeneration", "Im2LatexPreTrainedModel"]
