@@ -6,8 +6,9 @@
 PYTHON ?= python3
 SUDO ?=
 STAMPS := .ci/stamps
-APT_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended \
-	texlive-science preview-latex-style dvipng lmodern chromium chromium-driver
+TEX_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended \
+	texlive-science preview-latex-style dvipng lmodern
+BROWSER_PACKAGES := chromium chromium-driver  # for the browser test of the app
 
 .PHONY: install predict test lint benchmark app
 
@@ -15,7 +16,8 @@ install: $(STAMPS)/apt $(STAMPS)/pip
 
 $(STAMPS)/apt:
 	$(SUDO) apt-get update
-	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $(APT_PACKAGES)
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $(TEX_PACKAGES)
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $(BROWSER_PACKAGES)
 	mkdir -p $(STAMPS) && touch $@
 
 $(STAMPS)/pip: setup.py requirements.txt
