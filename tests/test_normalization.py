@@ -11,8 +11,8 @@ from im2latex_hf.normalization import canonicalize_tokens, normalize_latex
 
 NORMAL_CASES = [
     (
-        r"\frac{x^{2}}{a^{2}}-\frac{y^{2}}{b^{2}}=1",
-        r"\frac { x ^ { 2 } } { a ^ { 2 } } - \frac { y ^ { 2 } } { b ^ { 2 } } = 1",
+        r"\frac{u^{2}}{p^{2}}-\frac{v^{3}}{q^{2}}=7",
+        r"\frac { u ^ { 2 } } { p ^ { 2 } } - \frac { v ^ { 3 } } { q ^ { 2 } } = 7",
     ),
     (r"x^2_i+y^10", r"x _ { i } ^ { 2 } + y ^ { 1 } 0"),
     (r"\sqrt[3]{x}+\sqrt2", r"\sqrt [ 3 ] { x } + \sqrt 2"),
