@@ -105,12 +105,11 @@ def run_evaluation(args: argparse.Namespace) -> int:
         return 1
     for row in unreadable:  # scored as an empty prediction: wrong, not left out
         row.prediction = ""
-    read = rows
 
     score_start = time.perf_counter()
-    predictions, references = scored_texts(read, canonical=args.canonical)
-    metrics, counts = score(read, predictions, references, image_match=args.image_match, workers=args.render_workers)
-    counts = {"rows": len(rows), "evaluated": len(read), "unreadable": len(unreadable)} | counts
+    predictions, references = scored_texts(rows, canonical=args.canonical)
+    metrics, counts = score(rows, predictions, references, image_match=args.image_match, workers=args.render_workers)
+    counts = {"rows": len(rows), "evaluated": len(rows), "unreadable": len(unreadable)} | counts
     timing = {
         "decode_seconds": round(decode_seconds, 2),
         "images_per_second": round(len(rows) / decode_seconds, 2),
@@ -121,7 +120,7 @@ def run_evaluation(args: argparse.Namespace) -> int:
     output_dir.mkdir(parents=True, exist_ok=True)
     write_predictions(rows, output_dir / "predictions.tsv")
     write_errors_html(
-        read, predictions, references, dataset, output_dir / "errors.html", args.num_errors, args.render_workers
+        rows, predictions, references, dataset, output_dir / "errors.html", args.num_errors, args.render_workers
     )
     timing["total_seconds"] = round(time.perf_counter() - start, 2)
     report = {
