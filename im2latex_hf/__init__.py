@@ -23,7 +23,12 @@ DEFAULT_MODEL = str(Path(__file__).resolve().parent / "default_model")
 
 AutoConfig.register(Im2LatexConfig.model_type, Im2LatexConfig, exist_ok=True)
 AutoModelForImageTextToText.register(Im2LatexConfig, Im2LatexForConditionalGeneration, exist_ok=True)
-AutoImageProcessor.register(Im2LatexConfig, image_processor_classes={"pil": Im2LatexImageProcessor}, exist_ok=True)
+# One implementation (numpy + Pillow) serves whichever backend transformers asks for.
+AutoImageProcessor.register(
+    Im2LatexConfig,
+    image_processor_classes={"torchvision": Im2LatexImageProcessor, "pil": Im2LatexImageProcessor},
+    exist_ok=True,
+)
 AutoProcessor.register(Im2LatexConfig, Im2LatexProcessor, exist_ok=True)
 
 # Saved configs carry `auto_map`, so Hub users without this package can load with trust_remote_code=True.

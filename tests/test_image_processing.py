@@ -5,6 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
+from transformers import AutoImageProcessor
+from transformers.models.auto import image_processing_auto as auto_image_logging
+from transformers.testing_utils import CaptureLogger
+from transformers.utils import logging as transformers_logging
 
 from im2latex_hf import Im2LatexImageProcessor, InvalidImageError
 from im2latex_hf.rendering import render_formulas
@@ -104,3 +108,14 @@ def test_batch_padding_and_mask(formula, processor):
     assert batch["pixel_mask"][1].sum() == height * width
     assert (batch["pixel_values"][1, 0, :height, :width] == single["pixel_values"][0, 0]).all()
     assert not batch["pixel_values"][1, 0, :, width:].any()
+
+
+def test_auto_image_processor_loads_it_without_a_backend_warning(processor, tmp_path):
+    """Whichever backend transformers prefers (torchvision when installed), our one class loads, silently."""
+    processor.save_pretrained(tmp_path)
+    transformers_logging.warning_once.cache_clear()  # so a warning another test already drew is drawn again
+    for backend in (None, "torchvision", "pil"):
+        with CaptureLogger(auto_image_logging.logger) as captured:
+            loaded = AutoImageProcessor.from_pretrained(tmp_path, backend=backend)
+        assert type(loaded) is Im2LatexImageProcessor
+        assert captured.out == ""
