@@ -30,7 +30,7 @@ setup(
     ],
     extras_require={
         "app": ["gradio>=6,<7"],
-        "train": ["tensorboard"],
+        "train": ["tensorboard", "matplotlib"],
         "dev": [
             "pytest",
             "pytest-timeout",
@@ -38,6 +38,7 @@ setup(
             "gradio_client>=2",
             "gradio>=6,<7",
             "tensorboard",
+            "matplotlib",
             "selenium>=4.20",
         ],
     },

@@ -28,6 +28,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
+    from .looks import IM2LATEX_DPI
     from .rendering import render_file
 
     if not Path(args.input).is_file():
@@ -38,8 +39,9 @@ def _render(args: argparse.Namespace) -> int:
         args.output_dir,
         font=args.font,
         font_size=args.font_size,
-        dpi=args.dpi,
+        dpi=args.dpi or (IM2LATEX_DPI if args.look == "im2latex" else 200),
         display=not args.inline,
+        look=args.look,
         workers=args.workers,
     )
     print(summary)
@@ -65,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--with-names", action="store_true", help="prefix each line with the image path and a tab")
     predict.set_defaults(run=_predict)
 
+    from .looks import LOOKS
     from .rendering import FONTS
 
     render = commands.add_parser("render", help="render LaTeX formulas (one a line) to PNG images with TeX")
@@ -72,7 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--output-dir", required=True, help="writes <line number>.png and failures.tsv here")
     render.add_argument("--font", default="cm", choices=sorted(FONTS))
     render.add_argument("--font-size", type=int, default=12, help="points")
-    render.add_argument("--dpi", type=int, default=200)
+    render.add_argument(
+        "--look", default="plain", choices=LOOKS, help="im2latex: im2latex-100k's look (bold strokes, buckets, ×2 down)"
+    )
+    render.add_argument("--dpi", type=int, default=None, help="default 200; with --look im2latex the calibrated dpi")
     render.add_argument("--inline", action="store_true", help="inline (text) style instead of display style")
     render.add_argument("--workers", type=int, default=2, help="TeX processes in parallel")
     render.set_defaults(run=_render)

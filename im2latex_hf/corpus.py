@@ -1,28 +1,39 @@
-"""Render the training corpus: formulas from three sources, each rendered in several random looks.
+"""Render a training corpus: formulas from several sources, each rendered in several random looks.
+
+Two recipes:
+
+* ``im2latex`` (the release corpus): im2latex-100k's own formulas (train, and validate except its
+  held-out last ``HELD_OUT_ROWS`` rows) and new formulas generated from them, mostly in the im2latex
+  look (Computer Modern 12 pt, calibrated as in ``looks``), a minority in other fonts, sizes, stroke
+  weights and the plain antialiased look;
+* ``mixed``: im2latex train, school-math and generated formulas in plain looks of random fonts, sizes
+  and resolutions.
 
 Formula sources, in order of precedence when deduplicating:
 
 * ``im2latex-train``: the formulas of im2latex-100k's train split (already normalized);
-* ``school-math``: ``formulas/school-math.lst`` converted to im2latex's token style by ``normalize_latex``;
-* ``generated``: new formulas from ``generate_formulas``, seeded with the formulas kept from the two above.
+* ``im2latex-validate`` (``im2latex`` recipe): the validate formulas outside the held-out rows;
+* ``school-math`` (``mixed`` recipe): ``formulas/school-math.lst`` in im2latex's token style (``normalize_latex``);
+* ``generated``: new formulas from ``generate_formulas``, seeded with the formulas kept from the above.
 
 A formula is dropped (and counted per source and reason) if it cannot be normalized, is empty, has
-more than ``MAX_TOKENS`` tokens, appears in the validate or test split, or repeats an earlier one;
-"appears" and "repeats" compare ``normalize_latex(formula, canonical=True)`` keys.
+more than ``MAX_TOKENS`` tokens, is held out (test, the held-out validate rows, and in the ``mixed``
+recipe all of validate), or repeats an earlier one; "held out" and "repeats" compare
+``normalize_latex(formula, canonical=True)`` keys.
 
-Each kept formula gets ``looks_per_formula`` looks: a font, font size, dpi and display/inline style
-drawn from a seeded RNG. The looks are shuffled, and every ``RENDER_GROUP_SIZE`` consecutive looks
-share one draw, so a group is one TeX run (``iter_render`` renders a whole batch with one set of
-options); a formula's looks still land in independent groups. The plan (formulas and looks) is a
-pure function of the inputs and the options; it is saved as ``plan.json`` in the output folder, so a
-resumed build renders exactly the plan it started with.
+Each kept formula gets ``looks_per_formula`` looks drawn from a seeded RNG. The looks are shuffled, and
+every ``RENDER_GROUP_SIZE`` consecutive looks share one draw, so a group is one TeX run (``iter_render``
+renders a whole batch with one set of options); a formula's looks still land in independent groups.
+The plan (formulas and looks) is a pure function of the inputs and the options; it is saved as
+``plan.json`` in the output folder, so a resumed build renders exactly the plan it started with.
 
 The output folder::
 
     plan.json                       the plan and the options it was made with
     formulas.txt                    every corpus formula (the labels), one a line, for tokenizer training
     shard-00000.parquet, ...        rows: image (PNG bytes, datasets' Image layout), formula, source,
-                                    font, font_size, dpi, display; render failures in the file's metadata
+                                    font, font_size, dpi, display, look, stroke; render failures in the
+                                    file's metadata
     manifest.json                   composition: formulas and images per source, font, size...; drops
 
 Shards are written to a temporary file and renamed, so a shard file is always complete; a rerun of the
@@ -50,9 +61,10 @@ from datasets import Dataset, Features, Image, Value
 from PIL import Image as PILImage
 from tqdm.auto import tqdm
 
-from .data import FORMULA_FILE, SPLIT_FILES, split_formulas
+from .data import FORMULA_FILE, HELD_OUT_ROWS, SPLIT_FILES, split_formulas
 from .formula_generation import generate_formulas
 from .latex import join_tokens, tokenize_latex
+from .looks import IM2LATEX_DPI, IM2LATEX_STROKE, im2latex_look
 from .normalization import normalize_latex
 from .rendering import render_formulas
 
@@ -60,7 +72,8 @@ logger = logging.getLogger(__name__)
 
 IM2LATEX_DIR = "im2latex-100k"
 SCHOOL_MATH_FILE = "formulas/school-math.lst"
-SOURCES = ("im2latex-train", "school-math", "generated")
+SOURCES = ("im2latex-train", "im2latex-validate", "school-math", "generated")
+RECIPES = ("mixed", "im2latex")
 
 MAX_TOKENS = 150
 LOOK_FONTS = {"cm": 0.4, "lmodern": 0.15, "times": 0.15, "palatino": 0.15, "helvetica": 0.15}
@@ -70,6 +83,15 @@ LOOK_DPI_RANGE = (80, 130)
 """im2latex-100k's processed images are 12pt at 200 dpi downsampled by 2, i.e. about 100 dpi."""
 DISPLAY_PROBABILITY = 0.75
 """im2latex-100k was rendered in display style; some inline looks add variety."""
+IM2LATEX_LOOK_SHARE = 0.75
+"""``im2latex`` recipe: share of render groups in the calibrated im2latex look (cm 12 pt, display)."""
+IM2LATEX_DPI_JITTER = 3
+"""``im2latex`` recipe: the calibrated looks' dpi varies this much either way (about ±2% in size)."""
+OTHER_LOOK_DPI_RANGE = (150, 190)
+OTHER_LOOK_STROKES = (-1, 0, 1, 2)
+"""``im2latex`` recipe, minority looks: other fonts and sizes in the im2latex look, thin to bold strokes."""
+PLAIN_LOOK_SHARE = 0.2
+"""``im2latex`` recipe: share of the minority looks in the plain antialiased look (``mixed`` recipe's looks)."""
 RENDER_GROUP_SIZE = 64
 
 DEFAULT_GENERATED = 55_000
@@ -98,10 +120,12 @@ FEATURES = Features(
         "font_size": Value("int32"),
         "dpi": Value("int32"),
         "display": Value("bool"),
+        "look": Value("string"),
+        "stroke": Value("int32"),
     }
 )
 _STATS_KEY = b"im2latex_corpus"  # shard file metadata: {"looks": planned, "failed": n, "errors": {kind: n}}
-_PLAN_VERSION = 1
+_PLAN_VERSION = 2
 _LOGGED_ERRORS = 3  # render failures logged per shard
 
 
@@ -114,10 +138,38 @@ class Look:
     font_size: int
     dpi: int
     display: bool
+    look: str = "plain"  # one of looks.LOOKS
+    stroke: int = 0  # stroke widening of the im2latex look (looks.im2latex_look)
 
     @property
-    def options(self) -> tuple[str, int, int, bool]:
-        return self.font, self.font_size, self.dpi, self.display
+    def options(self) -> tuple[str, int, int, bool, str, int]:
+        return self.font, self.font_size, self.dpi, self.display, self.look, self.stroke
+
+
+def _draw_plain_look(rng: random.Random) -> tuple[str, int, int, bool, str, int]:
+    """The ``mixed`` recipe's looks: a random font, size, resolution and style, antialiased."""
+    font = rng.choices(list(LOOK_FONTS), weights=list(LOOK_FONTS.values()))[0]
+    return (
+        font,
+        rng.choice(LOOK_FONT_SIZES),
+        rng.randint(*LOOK_DPI_RANGE),
+        rng.random() < DISPLAY_PROBABILITY,
+        "plain",
+        0,
+    )
+
+
+def _draw_im2latex_recipe_look(rng: random.Random) -> tuple[str, int, int, bool, str, int]:
+    """The ``im2latex`` recipe's looks: mostly the calibrated im2latex look, else other fonts and strokes."""
+    if rng.random() < IM2LATEX_LOOK_SHARE:
+        dpi = rng.randint(IM2LATEX_DPI - IM2LATEX_DPI_JITTER, IM2LATEX_DPI + IM2LATEX_DPI_JITTER)
+        return "cm", 12, dpi, True, "im2latex", IM2LATEX_STROKE
+    if rng.random() < PLAIN_LOOK_SHARE:
+        return _draw_plain_look(rng)
+    font = rng.choices(list(LOOK_FONTS), weights=list(LOOK_FONTS.values()))[0]
+    display = rng.random() < DISPLAY_PROBABILITY
+    dpi, stroke = rng.randint(*OTHER_LOOK_DPI_RANGE), rng.choice(OTHER_LOOK_STROKES)
+    return font, rng.choice(LOOK_FONT_SIZES), dpi, display, "im2latex", stroke
 
 
 @dataclass
@@ -155,6 +207,7 @@ def plan_config(
     school_math_limit: int | None = None,
     seed: int = 0,
     shard_size: int = DEFAULT_SHARD_SIZE,
+    recipe: str = "mixed",
 ) -> dict[str, Any]:
     """Everything a plan and its shard layout depend on (input files by size), to check a resume against."""
     data_dir = Path(data_dir)
@@ -167,6 +220,7 @@ def plan_config(
         "school_math_limit": school_math_limit,
         "seed": seed,
         "shard_size": shard_size,
+        "recipe": recipe,
     }
 
 
@@ -178,33 +232,42 @@ def plan_corpus(
     school_math_limit: int | None = None,
     seed: int = 0,
     shard_size: int = DEFAULT_SHARD_SIZE,
+    recipe: str = "mixed",
 ) -> CorpusPlan:
     """Select, filter and deduplicate the formulas under ``data_dir`` and draw their looks (see the module doc).
 
     ``data_dir`` holds ``im2latex-100k/`` (original layout) and ``formulas/school-math.lst``;
     ``generated`` formulas are asked of the generator, ``school_math_limit`` caps the school-math
-    lines read (None: all). Deterministic for given inputs and options.
+    lines read (None: all; ``mixed`` recipe only), ``recipe`` is one of ``RECIPES``. Deterministic for
+    given inputs and options.
     """
     if looks_per_formula < 1 or generated < 0 or shard_size < 1:
         raise ValueError("looks_per_formula and shard_size must be positive, generated not negative")
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
     config = plan_config(
         data_dir, generated=generated, looks_per_formula=looks_per_formula,
-        school_math_limit=school_math_limit, seed=seed, shard_size=shard_size,
+        school_math_limit=school_math_limit, seed=seed, shard_size=shard_size, recipe=recipe,
     )  # fmt: skip
     data_dir = Path(data_dir)
     im2latex = data_dir / IM2LATEX_DIR
-    held_out = {_key(f) for split in ("validation", "test") for f in split_formulas(im2latex, split)}
+    validation = split_formulas(im2latex, "validation")
+    trainable_validation = validation[:-HELD_OUT_ROWS] if recipe == "im2latex" else []
+    held_out = {_key(f) for f in [*split_formulas(im2latex, "test"), *validation[len(trainable_validation) :]]}
     selector = _Selector(held_out)
 
     for formula in split_formulas(im2latex, "train"):
         selector.add("im2latex-train", formula.strip())
-    lines = (data_dir / SCHOOL_MATH_FILE).read_text(encoding="utf-8").split("\n")
-    for line in lines[:school_math_limit] if school_math_limit is not None else lines:
-        if line.strip():  # the file's final newline and blank lines are not formulas
-            try:
-                selector.add("school-math", normalize_latex(line))
-            except ValueError:
-                selector.drop("school-math", UNNORMALIZABLE)
+    for formula in trainable_validation:
+        selector.add("im2latex-validate", formula.strip())
+    if recipe == "mixed":
+        lines = (data_dir / SCHOOL_MATH_FILE).read_text(encoding="utf-8").split("\n")
+        for line in lines[:school_math_limit] if school_math_limit is not None else lines:
+            if line.strip():  # the file's final newline and blank lines are not formulas
+                try:
+                    selector.add("school-math", normalize_latex(line))
+                except ValueError:
+                    selector.drop("school-math", UNNORMALIZABLE)
     if generated:
         for formula in generate_formulas(list(selector.formulas), generated, seed=seed):
             selector.add("generated", formula)
@@ -212,10 +275,10 @@ def plan_corpus(
     rng = random.Random(seed)
     order = [index for index in range(len(selector.formulas)) for _ in range(looks_per_formula)]
     rng.shuffle(order)
+    draw = _draw_im2latex_recipe_look if recipe == "im2latex" else _draw_plain_look
     looks = []
     for start in range(0, len(order), RENDER_GROUP_SIZE):
-        font = rng.choices(list(LOOK_FONTS), weights=list(LOOK_FONTS.values()))[0]
-        options = (font, rng.choice(LOOK_FONT_SIZES), rng.randint(*LOOK_DPI_RANGE), rng.random() < DISPLAY_PROBABILITY)
+        options = draw(rng)
         looks += [Look(index, *options) for index in order[start : start + RENDER_GROUP_SIZE]]
     drops = {source: dict(sorted(reasons.items())) for source, reasons in selector.drops.items()}
     return CorpusPlan(config, selector.formulas, selector.sources, looks, drops)
@@ -230,6 +293,7 @@ def build_corpus(
     school_math_limit: int | None = None,
     seed: int = 0,
     shard_size: int = DEFAULT_SHARD_SIZE,
+    recipe: str = "mixed",
     workers: int = 1,
     max_shards: int | None = None,
     progress: bool = False,
@@ -243,7 +307,7 @@ def build_corpus(
     output.mkdir(parents=True, exist_ok=True)
     options = {
         "generated": generated, "looks_per_formula": looks_per_formula,
-        "school_math_limit": school_math_limit, "seed": seed, "shard_size": shard_size,
+        "school_math_limit": school_math_limit, "seed": seed, "shard_size": shard_size, "recipe": recipe,
     }  # fmt: skip
     plan_path = output / PLAN_FILE
     if plan_path.exists():
@@ -340,7 +404,7 @@ class _Stats:
 
     def __init__(self) -> None:
         self.columns: dict[str, Counter[Any]] = {
-            name: Counter() for name in ("source", "font", "font_size", "display", "dpi")
+            name: Counter() for name in ("source", "font", "font_size", "display", "dpi", "look", "stroke")
         }
         self.shards = self.failed = 0
         self.errors: Counter[str] = Counter()
@@ -371,6 +435,8 @@ class _Stats:
                 "by_font": dict(self.columns["font"]),
                 "by_font_size": {str(size): n for size, n in sorted(self.columns["font_size"].items())},
                 "by_style": {"display" if display else "inline": n for display, n in self.columns["display"].items()},
+                "by_look": dict(self.columns["look"]),
+                "by_stroke": {str(stroke): n for stroke, n in sorted(self.columns["stroke"].items())},
                 "dpi": {"min": min(dpi), "max": max(dpi), "mean": sum(k * n for k, n in dpi.items()) / images}
                 if images
                 else {},
@@ -389,7 +455,7 @@ def _key(formula: str) -> str:
 
 def _render_shard(plan: CorpusPlan, looks: list[Look], path: Path, workers: int, bar: tqdm) -> tuple[int, list[str]]:
     """Render a shard's looks, one TeX run per group of equal options, and write it: (failures, a few errors)."""
-    groups: dict[tuple[str, int, int, bool], list[Look]] = defaultdict(list)
+    groups: dict[tuple[str, int, int, bool, str, int], list[Look]] = defaultdict(list)
     for look in looks:
         groups[look.options].append(look)
     rows: list[dict[str, Any]] = []
@@ -406,7 +472,8 @@ def _render_shard(plan: CorpusPlan, looks: list[Look], path: Path, workers: int,
                     continue
                 rows.append(
                     {"image": {"bytes": png, "path": None}, "formula": formula, "source": plan.sources[look.formula],
-                     "font": look.font, "font_size": look.font_size, "dpi": look.dpi, "display": look.display}
+                     "font": look.font, "font_size": look.font_size, "dpi": look.dpi, "display": look.display,
+                     "look": look.look, "stroke": look.stroke}
                 )  # fmt: skip
             bar.update(len(group))
     failed = sum(errors.values())
@@ -421,12 +488,19 @@ def _render_shard(plan: CorpusPlan, looks: list[Look], path: Path, workers: int,
 
 def _render_group(plan: CorpusPlan, looks: list[Look]) -> list[tuple[bytes | None, str | None]]:
     """Render looks that share options in one TeX run: (PNG bytes, None) or (None, error) per look."""
-    font, font_size, dpi, display = looks[0].options
+    font, font_size, dpi, display, style, stroke = looks[0].options
     results = render_formulas(
         [plan.formulas[look.formula] for look in looks],
         font=font, font_size=font_size, dpi=dpi, display=display, batch_size=len(looks),
     )  # fmt: skip
-    return [(None, result.error) if result.image is None else (_png(result.image), None) for result in results]
+    outcomes: list[tuple[bytes | None, str | None]] = []
+    for result in results:
+        if result.image is None:
+            outcomes.append((None, result.error))
+        else:
+            image = im2latex_look(result.image, stroke) if style == "im2latex" else result.image
+            outcomes.append((_png(image), None))
+    return outcomes
 
 
 def _png(image: PILImage.Image) -> bytes:

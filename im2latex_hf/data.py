@@ -35,6 +35,8 @@ SPLIT_FILES = {
     "validation": "im2latex_validate_filter.lst",
     "test": "im2latex_test_filter.lst",
 }
+HELD_OUT_ROWS = 1000
+"""The last validation rows, held out for choosing checkpoints: never trained on, never rendered for training."""
 FEATURES = Features({"image": Image(), "formula": Value("string"), "image_name": Value("string")})
 
 # Reasons a line of a split file is skipped.

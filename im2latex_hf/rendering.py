@@ -36,6 +36,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
+from .looks import LOOKS, im2latex_look
+
 FONTS: dict[str, str] = {
     "cm": "",
     "lmodern": "\\usepackage{lmodern}\n\\usepackage[T1]{fontenc}",
@@ -141,6 +143,7 @@ class _Options:
     dpi: int
     display: bool
     timeout: float
+    look: str = "plain"
 
     def preamble(self) -> str:
         document_class = "article" if self.font_size in (10, 11, 12) else "extarticle"
@@ -180,6 +183,7 @@ def render_formulas(
     font_size: int = 12,
     dpi: int = 200,
     display: bool = True,
+    look: str = "plain",
     timeout: float = DEFAULT_TIMEOUT,
     workers: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -192,6 +196,7 @@ def render_formulas(
             font_size=font_size,
             dpi=dpi,
             display=display,
+            look=look,
             timeout=timeout,
             workers=workers,
             batch_size=batch_size,
@@ -206,6 +211,7 @@ def iter_render(
     font_size: int = 12,
     dpi: int = 200,
     display: bool = True,
+    look: str = "plain",
     timeout: float = DEFAULT_TIMEOUT,
     workers: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -213,7 +219,9 @@ def iter_render(
     """Render formulas batch by batch, yielding results in input order as batches finish.
 
     ``font`` is a key of ``FONTS``, ``font_size`` one of ``FONT_SIZES`` (points), ``dpi`` the image
-    resolution, ``display`` chooses ``\\displaystyle`` over ``\\textstyle``. ``timeout`` limits
+    resolution, ``display`` chooses ``\\displaystyle`` over ``\\textstyle``, ``look`` is one of
+    ``looks.LOOKS`` (``"im2latex"``: im2latex-100k's look, with ``dpi`` the resolution before its ×2
+    downsampling, calibrated as ``looks.IM2LATEX_DPI``). ``timeout`` limits
     each TeX or dvipng run in seconds; ``workers`` batches of ``batch_size`` formulas render at
     once, each in its own latex and dvipng processes. The input is read lazily.
     """
@@ -221,9 +229,11 @@ def iter_render(
         raise ValueError(f"unknown font {font!r}; choose one of {', '.join(FONTS)}")
     if font_size not in FONT_SIZES:
         raise ValueError(f"unsupported font size {font_size}; choose one of {FONT_SIZES}")
+    if look not in LOOKS:
+        raise ValueError(f"unknown look {look!r}; choose one of {', '.join(LOOKS)}")
     if dpi <= 0 or timeout <= 0 or workers < 1 or batch_size < 1:
         raise ValueError("dpi, timeout, workers and batch_size must be positive")
-    return _stream(enumerate(formulas), _Options(font, font_size, dpi, display, timeout), workers, batch_size)
+    return _stream(enumerate(formulas), _Options(font, font_size, dpi, display, timeout, look), workers, batch_size)
 
 
 def _stream(
@@ -248,6 +258,7 @@ def render_file(
     font_size: int = 12,
     dpi: int = 200,
     display: bool = True,
+    look: str = "plain",
     workers: int = 1,
 ) -> RenderSummary:
     """Render a file of one formula a line into ``output_dir``.
@@ -264,7 +275,9 @@ def render_file(
         open(output / "failures.tsv", "w", encoding="utf-8") as failures,
     ):
         formulas = (line.rstrip("\n") for line in lines)
-        for result in iter_render(formulas, font=font, font_size=font_size, dpi=dpi, display=display, workers=workers):
+        for result in iter_render(
+            formulas, font=font, font_size=font_size, dpi=dpi, display=display, look=look, workers=workers
+        ):
             total += 1
             if result.image is None:
                 failures.write(f"{result.index}\t{result.error}\n")
@@ -347,7 +360,7 @@ def _render_once(
     dvipng_error = _dvipng(folder, len(sound), options)
     if dvipng_error is None:
         for page, (index, formula) in enumerate(sound, start=1):
-            decided.append(RenderResult(index, formula, *_load_cropped(folder / f"page{page}.png")))
+            decided.append(RenderResult(index, formula, *_load_cropped(folder / f"page{page}.png", options.look)))
     elif len(batch) == 1:
         decided.append(RenderResult(*batch[0], None, dvipng_error))
     else:  # render again: bisection isolates the page that dvipng cannot render
@@ -405,8 +418,8 @@ def _dvipng(folder: Path, pages: int, options: _Options) -> str | None:
     return None
 
 
-def _load_cropped(path: Path) -> tuple[Image.Image | None, str | None]:
-    """Load a page as 8-bit grayscale cropped to its ink: (image, None) or (None, error)."""
+def _load_cropped(path: Path, look: str) -> tuple[Image.Image | None, str | None]:
+    """Load a page as 8-bit grayscale cropped to its ink, in ``look``: (image, None) or (None, error)."""
     try:
         with Image.open(path) as page:
             image = page.convert("L")
@@ -415,7 +428,8 @@ def _load_cropped(path: Path) -> tuple[Image.Image | None, str | None]:
     bbox = ImageOps.invert(image).getbbox()
     if bbox is None:
         return None, "the formula rendered no ink"
-    return image.crop(bbox), None
+    image = image.crop(bbox)
+    return (im2latex_look(image) if look == "im2latex" else image), None
 
 
 def _run_tex(command: list[str], folder: Path, timeout: float) -> _Run:

@@ -1,4 +1,4 @@
-"""Training pieces: the YAML config, data loading, size-bucketed batches and the collator."""
+"""Training pieces: the YAML config, the model, data loading, size-bucketed batches, the collator and the step."""
 
 from __future__ import annotations
 
@@ -13,9 +13,13 @@ import torch
 import yaml
 from PIL import Image
 
+from .augmentation import AugmentationConfig, FormulaAugmenter
+from .configuration_im2latex import Im2LatexConfig
 from .corpus import load_corpus
 from .image_processing_im2latex import Im2LatexImageProcessor, InvalidImageError
 from .latex import tokenize_latex
+from .modeling_im2latex import Im2LatexForConditionalGeneration
+from .processing_im2latex import Im2LatexProcessor
 
 
 @dataclass
@@ -48,13 +52,15 @@ class TrainConfig:
     output_dir: str = "runs/im2latex"
     tokenizer: str = "tokenizer"
     init_from: str | None = None  # start from these weights (a model folder or Hub id) instead of random ones
-    model: dict = field(default_factory=dict)  # Im2LatexConfig fields, for a new model
+    model: dict = field(
+        default_factory=dict
+    )  # Im2LatexConfig fields: a new model's, or overrides (dropout) of init_from's
     image_processor: dict = field(default_factory=dict)  # Im2LatexImageProcessor arguments
     train_data: list[DataSource] = field(default_factory=list)
     eval_data: DataSource | None = None
     eval_samples: int = 300
     max_tokens: int = 150
-    augment: bool = True
+    augment: bool | dict = True  # False, True (default augmentation) or AugmentationConfig settings
     batch_size: int = 16
     gradient_accumulation_steps: int = 1
     learning_rate: float = 5e-4
@@ -63,7 +69,8 @@ class TrainConfig:
     max_steps: int = 20000
     lr_scheduler: str = "cosine"
     max_grad_norm: float = 1.0
-    mixed_precision: str = "no"  # "bf16" on GPUs
+    channels_last: bool = False  # NHWC convolutions (faster with oneDNN on CPUs, bf16 most)
+    mixed_precision: str = "auto"  # "auto": bf16 where the hardware runs it natively (see `resolve_mixed_precision`)
     num_workers: int = 2
     log_steps: int = 20
     eval_steps: int = 1000
@@ -81,6 +88,28 @@ class TrainConfig:
         if values.get("eval_data"):
             values["eval_data"] = DataSource(**values["eval_data"])
         return cls(**values)
+
+    def augmenter(self) -> FormulaAugmenter | None:
+        """The training augmenter this config asks for, or None."""
+        if self.augment is False:
+            return None
+        settings = {} if self.augment is True else self.augment
+        settings = {name: tuple(value) if isinstance(value, list) else value for name, value in settings.items()}
+        return FormulaAugmenter(AugmentationConfig(**settings), seed=self.seed)
+
+
+def native_bf16() -> bool:
+    """Whether this machine runs bf16 natively: a CUDA GPU with bf16, or a CPU with AVX512-BF16 or AMX."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+def resolve_mixed_precision(setting: str) -> str:
+    """Accelerate's `mixed_precision` for a config value: "auto" is "bf16" where bf16 is native, else "no"."""
+    if setting == "auto":
+        return "bf16" if native_bf16() else "no"
+    return setting
 
 
 def image_width(image: dict) -> int:
@@ -155,3 +184,50 @@ class FormulaCollator:
         encodings = self.tokenizer(formulas, padding=True, return_tensors="pt")
         batch["labels"] = encodings["input_ids"].masked_fill(encodings["attention_mask"] == 0, -100)
         return batch
+
+
+def build_model(config: TrainConfig, tokenizer) -> Im2LatexForConditionalGeneration:
+    """The model to train: ``config.init_from``'s weights (``config.model`` overriding its config), or a new
+    model of ``config.model``'s size; in NHWC memory format if ``config.channels_last``."""
+    if config.init_from:
+        model = Im2LatexForConditionalGeneration.from_pretrained(config.init_from, **config.model)
+        if model.config.vocab_size != len(tokenizer):
+            raise ValueError(f"{config.init_from} has {model.config.vocab_size} tokens, the tokenizer {len(tokenizer)}")
+    else:
+        model = Im2LatexForConditionalGeneration(
+            Im2LatexConfig(
+                vocab_size=len(tokenizer),
+                pad_token_id=tokenizer.pad_token_id,
+                bos_token_id=tokenizer.bos_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+                decoder_start_token_id=tokenizer.bos_token_id,
+                **config.model,
+            )
+        )
+    return model.to(memory_format=torch.channels_last) if config.channels_last else model
+
+
+def build_train_loader(config: TrainConfig, processor: Im2LatexProcessor) -> torch.utils.data.DataLoader:
+    """The training `DataLoader`: every source of ``config.train_data``, bucketed batches, augmentation."""
+    train_set = add_lengths(datasets.concatenate_datasets([s.load() for s in config.train_data]), config.max_tokens)
+    sampler = BucketBatchSampler(train_set["width"], train_set["num_tokens"], config.batch_size, seed=config.seed)
+    return torch.utils.data.DataLoader(
+        train_set.select_columns(["image", "formula"]),
+        batch_sampler=sampler,
+        collate_fn=FormulaCollator(processor.image_processor, processor.tokenizer, config.augmenter()),
+        num_workers=config.num_workers,
+        persistent_workers=config.num_workers > 0,
+    )
+
+
+def training_step(model, batch: dict, accelerator, optimizer, scheduler, max_grad_norm: float) -> float:
+    """One forward and backward pass (an optimizer step once gradients are accumulated); returns the loss."""
+    with accelerator.accumulate(model):
+        loss = model(**batch).loss
+        accelerator.backward(loss)
+        if accelerator.sync_gradients:
+            accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+    return loss.item()

@@ -1,6 +1,8 @@
-"""Render the training corpus (im2latex train + school-math + generated formulas) into parquet shards.
+"""Render a training corpus into parquet shards (recipes: see im2latex_hf.corpus).
 
-    python3 scripts/build_corpus.py --data-dir ../shared/data --output-dir data/corpus --workers 2
+    python3 scripts/build_corpus.py --data-dir ../shared/data --output-dir data/corpus-im2latex --recipe im2latex \
+        --generated 145000 --workers 2     # the release corpus: about 300K images in the im2latex look
+    python3 scripts/build_corpus.py --data-dir ../shared/data --output-dir data/corpus --workers 2   # mixed
 
 Resumable: rerunning the same command skips the shards already written. For a long build in the
 background: ``nohup nice -n 19 python3 scripts/build_corpus.py ... > data/corpus.log 2>&1 &``.
@@ -17,6 +19,7 @@ from im2latex_hf.corpus import (
     DEFAULT_LOOKS_PER_FORMULA,
     DEFAULT_SHARD_SIZE,
     MANIFEST_FILE,
+    RECIPES,
     build_corpus,
 )
 
@@ -28,6 +31,7 @@ def main() -> None:
     parser.add_argument("--generated", type=int, default=DEFAULT_GENERATED, help="formulas to generate")
     parser.add_argument("--looks-per-formula", type=int, default=DEFAULT_LOOKS_PER_FORMULA, help="images per formula")
     parser.add_argument("--school-math-limit", type=int, default=None, help="read only this many school-math lines")
+    parser.add_argument("--recipe", choices=RECIPES, default="mixed", help="formula sources and looks")
     parser.add_argument("--workers", type=int, default=2, help="TeX runs at once")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE, help="images per shard")
@@ -38,7 +42,7 @@ def main() -> None:
     manifest = build_corpus(
         args.data_dir, args.output_dir, generated=args.generated, looks_per_formula=args.looks_per_formula,
         school_math_limit=args.school_math_limit, seed=args.seed, shard_size=args.shard_size,
-        workers=args.workers, max_shards=args.max_shards, progress=True,
+        recipe=args.recipe, workers=args.workers, max_shards=args.max_shards, progress=True,
     )  # fmt: skip
     print(json.dumps({key: manifest[key] for key in ("complete", "shards", "formulas", "images")}, indent=2))
     print(f"full manifest: {args.output_dir}/{MANIFEST_FILE}")

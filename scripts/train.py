@@ -13,20 +13,26 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
-import datasets
 import torch
 from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer, get_scheduler
 
-from im2latex_hf import Im2LatexConfig, Im2LatexForConditionalGeneration, Im2LatexImageProcessor, Im2LatexProcessor
-from im2latex_hf.augmentation import FormulaAugmenter
+from im2latex_hf import Im2LatexImageProcessor, Im2LatexProcessor
 from im2latex_hf.metrics import text_metrics
-from im2latex_hf.training import BucketBatchSampler, FormulaCollator, TrainConfig, add_lengths
+from im2latex_hf.training import (
+    FormulaCollator,
+    TrainConfig,
+    build_model,
+    build_train_loader,
+    resolve_mixed_precision,
+    training_step,
+)
 
 
 class TrainingProgress:
@@ -75,7 +81,7 @@ def main() -> None:
     output_dir = Path(config.output_dir)
 
     accelerator = Accelerator(
-        mixed_precision=config.mixed_precision,
+        mixed_precision=resolve_mixed_precision(config.mixed_precision),
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         log_with="tensorboard",
         project_config=ProjectConfiguration(
@@ -89,38 +95,16 @@ def main() -> None:
 
     tokenizer = AutoTokenizer.from_pretrained(config.tokenizer)
     processor = Im2LatexProcessor(Im2LatexImageProcessor(**config.image_processor), tokenizer)
-    if config.init_from:
-        model = Im2LatexForConditionalGeneration.from_pretrained(config.init_from)
-        if model.config.vocab_size != len(tokenizer):
-            raise ValueError(f"{config.init_from} has {model.config.vocab_size} tokens, the tokenizer {len(tokenizer)}")
-    else:
-        model = Im2LatexForConditionalGeneration(
-            Im2LatexConfig(
-                vocab_size=len(tokenizer),
-                pad_token_id=tokenizer.pad_token_id,
-                bos_token_id=tokenizer.bos_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-                decoder_start_token_id=tokenizer.bos_token_id,
-                **config.model,
-            )
-        )
+    model = build_model(config, tokenizer)
     model.generation_config.max_new_tokens = 200
     model.generation_config.num_beams = 4
 
     with accelerator.main_process_first():
-        train_set = add_lengths(datasets.concatenate_datasets([s.load() for s in config.train_data]), config.max_tokens)
+        train_loader = build_train_loader(config, processor)
         eval_set = config.eval_data.load() if config.eval_data else None
     if eval_set is not None:
         eval_set = eval_set.select(range(min(config.eval_samples, len(eval_set))))
-    sampler = BucketBatchSampler(train_set["width"], train_set["num_tokens"], config.batch_size, seed=config.seed)
-    augment = FormulaAugmenter(seed=config.seed) if config.augment else None
-    train_loader = torch.utils.data.DataLoader(
-        train_set.select_columns(["image", "formula"]),
-        batch_sampler=sampler,
-        collate_fn=FormulaCollator(processor.image_processor, tokenizer, augment),
-        num_workers=config.num_workers,
-        persistent_workers=config.num_workers > 0,
-    )
+    sampler = train_loader.batch_sampler
     eval_loader = None
     if eval_set is not None:
         eval_loader = torch.utils.data.DataLoader(
@@ -140,13 +124,19 @@ def main() -> None:
     checkpoints = output_dir / "checkpoints"
     if args.resume and checkpoints.is_dir() and any(checkpoints.iterdir()):
         accelerator.load_state()  # the latest automatically named checkpoint
-        accelerator.project_configuration.iteration = int(sorted(checkpoints.iterdir())[-1].name.split("_")[-1]) + 1
+        numbers = [int(folder.name.rsplit("_", 1)[-1]) for folder in checkpoints.iterdir()]
+        accelerator.project_configuration.iteration = max(numbers) + 1  # numerically: checkpoint_10 after _9
         accelerator.print(f"resumed at step {progress.step}")
     accelerator.init_trackers("im2latex", config={k: str(v) for k, v in vars(config).items()})
 
     batches_per_epoch = len(train_loader)
     started = time.monotonic()
-    bar = tqdm(total=config.max_steps, initial=progress.step, disable=not accelerator.is_local_main_process)
+    bar = tqdm(
+        total=config.max_steps,
+        initial=progress.step,
+        disable=not accelerator.is_local_main_process,
+        mininterval=1 if sys.stderr.isatty() else 60,  # a log file gets a line a minute
+    )
     model.train()
     running_loss, out_of_time = 0.0, False
     while progress.step < config.max_steps:
@@ -154,15 +144,8 @@ def main() -> None:
         sampler.set_epoch(epoch)
         loader = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
         for batch in loader:
-            with accelerator.accumulate(model):
-                loss = model(**batch).loss
-                accelerator.backward(loss)
-                if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-            running_loss += loss.item() / config.gradient_accumulation_steps
+            loss = training_step(model, batch, accelerator, optimizer, scheduler, config.max_grad_norm)
+            running_loss += loss / config.gradient_accumulation_steps
             if not accelerator.sync_gradients:
                 continue
             progress.step += 1

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from im2latex_hf.looks import IM2LATEX_BUCKETS
+
 FAST = ["--num-beams", "1", "--max-new-tokens", "8"]
 
 
@@ -82,3 +84,17 @@ def test_render_writes_images_failures_and_summary(tmp_path):
     failures = (tmp_path / "out" / "failures.tsv").read_text().splitlines()
     assert [line.split("\t")[0] for line in failures] == ["1", "2"]
     assert "Undefined control sequence" in failures[0]
+
+
+def test_render_in_the_im2latex_look(tmp_path):
+    (tmp_path / "formulas.txt").write_text("x ^ { 2 } + \\frac { 1 } { 2 }\n")
+    plain, look = tmp_path / "plain", tmp_path / "look"
+    assert im2latex("render", "--input", str(tmp_path / "formulas.txt"), "--output-dir", str(plain)).returncode == 0
+    result = im2latex(
+        "render", "--input", str(tmp_path / "formulas.txt"), "--output-dir", str(look), "--look", "im2latex"
+    )
+    assert result.returncode == 0, result.stderr
+    image = Image.open(look / "0.png")
+    assert (image.width * 2, image.height * 2) in IM2LATEX_BUCKETS  # bucketed, then halved
+    assert np.asarray(image)[:2].min() > 200 and np.asarray(image).min() == 0  # padding above black ink
+    assert np.asarray(Image.open(plain / "0.png"))[0].min() < 255  # the plain look is cropped to the ink

@@ -25,6 +25,7 @@ from im2latex_hf.corpus import (
     load_corpus,
     plan_corpus,
 )
+from im2latex_hf.looks import IM2LATEX_BUCKETS
 
 FORMULAS = [
     "x + 1",  # 0 train
@@ -154,3 +155,37 @@ def test_resume_with_other_options_is_refused(data_dir: Path, tmp_path: Path) ->
     build_corpus(data_dir, output, max_shards=0, **OPTIONS)
     with pytest.raises(ValueError, match="other inputs or options"):
         build_corpus(data_dir, output, **{**OPTIONS, "shard_size": 4})
+
+
+def test_im2latex_recipe_trains_on_validate_but_never_on_held_out_rows(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    im2latex = data_dir / "im2latex-100k"
+    formulas = (im2latex / "im2latex_formulas.norm.lst").read_text(encoding="utf-8")
+    (im2latex / "im2latex_formulas.norm.lst").write_text(formulas + "b ^ { 3 }\nc - d\n", encoding="utf-8")
+    (im2latex / "im2latex_validate_filter.lst").write_text("7.png 7\n0001.png 1\n8.png 8\n", encoding="utf-8")
+    monkeypatch.setattr(corpus, "HELD_OUT_ROWS", 1)  # the last validate row, "c - d", is held out
+    plan = plan_corpus(data_dir, generated=0, looks_per_formula=4, recipe="im2latex")
+    assert dict(zip(plan.formulas, plan.sources, strict=True)) == {
+        "x + 1": "im2latex-train",
+        "y ^ { 2 }": "im2latex-train",
+        "\\undefinedcommandxyz { x }": "im2latex-train",
+        "a + b": "im2latex-train",  # a validate row that may be trained on: no longer held out
+        "b ^ { 3 }": "im2latex-validate",
+    }
+    assert "school-math" not in plan.drops, "the im2latex recipe has no school-math formulas"
+    assert {look.look for look in plan.looks} <= {"im2latex", "plain"}
+    calibrated = [look for look in plan.looks if look.look == "im2latex" and look.font == "cm" and look.font_size == 12]
+    assert calibrated, "most looks are the calibrated im2latex look"
+    with pytest.raises(ValueError, match="unknown recipe"):
+        plan_corpus(data_dir, recipe="fancy")
+
+
+def test_im2latex_recipe_renders_images_in_the_look(data_dir: Path, tmp_path: Path) -> None:
+    output = tmp_path / "corpus"
+    manifest = build_corpus(data_dir, output, generated=0, looks_per_formula=3, recipe="im2latex")
+    dataset = load_corpus(output, cache_dir=tmp_path / "cache")
+    assert set(manifest["images"]["by_look"]) <= {"im2latex", "plain"}
+    for row in dataset:
+        if row["look"] == "im2latex":  # bucketed and halved: the bucket sizes over 2
+            assert (row["image"].width * 2, row["image"].height * 2) in IM2LATEX_BUCKETS

@@ -8,11 +8,14 @@ import sys
 
 import pytest
 import torch
+from safetensors import safe_open
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from im2latex_hf import Im2LatexConfig, Im2LatexForConditionalGeneration, Im2LatexImageProcessor, Im2LatexProcessor
 from im2latex_hf.rendering import render_formulas
 from im2latex_hf.tokenization_im2latex import train_latex_tokenizer
+
+from .conftest import REPO_ROOT
 
 FORMULAS = [
     r"x ^ { 2 } + y ^ { 2 } = 1",
@@ -184,3 +187,32 @@ def test_push_to_hub_uploads_a_loadable_repo(trained, tmp_path, monkeypatch):
     loaded = AutoModelForImageTextToText.from_pretrained("user/im2latex-tiny", cache_dir=tmp_path / "hub").eval()
     loaded_processor = AutoProcessor.from_pretrained("user/im2latex-tiny", cache_dir=tmp_path / "hub")
     assert read(loaded, loaded_processor, images) == FORMULAS
+
+
+def test_release_stores_float16_weights_that_load_as_float32(trained, tmp_path):
+    """scripts/release_model.py: half the bytes in git, the same readings after the upcast at load."""
+    model, processor, images = trained
+    model.save_pretrained(tmp_path / "checkpoint")
+    processor.save_pretrained(tmp_path / "checkpoint")
+    (tmp_path / "release").mkdir()
+    (tmp_path / "release" / "README.md").write_text("# model card\n")
+    (tmp_path / "release" / "stale.bin").write_text("from an older release")
+    script = [
+        sys.executable,
+        "scripts/release_model.py",
+        str(tmp_path / "checkpoint"),
+        "--output",
+        str(tmp_path / "release"),
+    ]
+    result = subprocess.run(script, capture_output=True, text=True, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "loads as torch.float32" in result.stdout
+
+    release = tmp_path / "release"
+    assert (release / "README.md").read_text() == "# model card\n" and not (release / "stale.bin").exists()
+    with safe_open(release / "model.safetensors", framework="pt") as weights:
+        dtypes = {weights.get_tensor(name).dtype for name in weights.keys()}
+    assert torch.float16 in dtypes and torch.float32 not in dtypes
+    released = AutoModelForImageTextToText.from_pretrained(release).eval()
+    assert next(released.parameters()).dtype == torch.float32
+    assert read(released, AutoProcessor.from_pretrained(release), images) == FORMULAS

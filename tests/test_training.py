@@ -7,12 +7,17 @@ import subprocess
 import sys
 
 import datasets
+import pytest
+import torch
 import yaml
+from accelerate import Accelerator
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
+from im2latex_hf import Im2LatexConfig, Im2LatexForConditionalGeneration
+from im2latex_hf.augmentation import AugmentationConfig
 from im2latex_hf.rendering import render_formulas
 from im2latex_hf.tokenization_im2latex import train_latex_tokenizer
-from im2latex_hf.training import BucketBatchSampler
+from im2latex_hf.training import BucketBatchSampler, TrainConfig, resolve_mixed_precision, training_step
 
 from .conftest import REPO_ROOT
 
@@ -75,6 +80,33 @@ def test_train_evaluate_checkpoint_and_resume(tmp_path):
     assert finetuned.config.d_model == 32  # the initial model's size, not the default config's
 
 
+def test_resume_after_ten_checkpoints_numbers_the_next_one_after_the_highest(tmp_path):
+    """checkpoint_10 sorts before checkpoint_9 as text; resuming must still save checkpoint_11."""
+    images = [result.image for result in render_formulas(FORMULAS[:2], dpi=100)]
+    dataset = datasets.Dataset.from_dict({"image": images, "formula": FORMULAS[:2]}).cast_column(
+        "image", datasets.Image()
+    )
+    datasets.DatasetDict({"train": dataset}).save_to_disk(tmp_path / "data")
+    train_latex_tokenizer(FORMULAS).save_pretrained(tmp_path / "tokenizer")
+    config = {
+        "output_dir": "run",
+        "model": {"d_model": 32, "decoder_layers": 1, "decoder_attention_heads": 2, "decoder_ffn_dim": 64},
+        "train_data": [{"path": "data", "split": "train"}],
+        "batch_size": 2,
+        "max_steps": 11,
+        "num_workers": 0,
+        "save_steps": 1,
+    }
+    config_path = tmp_path / "train.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    run_train(config_path)
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["checkpoint_10", "checkpoint_9"]
+    config["max_steps"] = 12
+    config_path.write_text(yaml.safe_dump(config))
+    assert "resumed at step 11" in run_train(config_path, "--resume").stdout
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["checkpoint_10", "checkpoint_11"]
+
+
 def test_bucket_sampler_groups_similar_sizes_and_covers_every_row():
     widths = [10 * (i % 50) for i in range(1000)]
     lengths = [i % 7 for i in range(1000)]
@@ -86,3 +118,40 @@ def test_bucket_sampler_groups_similar_sizes_and_covers_every_row():
     assert spread < 100  # random batches of 8 would spread over ~380
     sampler.set_epoch(1)
     assert list(sampler) != batches
+
+
+def test_augment_setting_builds_the_configured_augmenter(tmp_path):
+    path = tmp_path / "train.yaml"
+    path.write_text("augment: {blur_p: 0.0, pad_range: [2, 4]}\n")
+    augmenter = TrainConfig.from_yaml(path).augmenter()
+    assert augmenter.config.blur_p == 0.0 and augmenter.config.pad_range == (2, 4)
+    assert augmenter.config.jpeg_p == AugmentationConfig().jpeg_p  # the rest keep their defaults
+    path.write_text("augment: false\n")
+    assert TrainConfig.from_yaml(path).augmenter() is None
+    path.write_text("augment: {sparkle_p: 0.5}\n")
+    with pytest.raises(TypeError, match="sparkle_p"):
+        TrainConfig.from_yaml(path).augmenter()
+
+
+def test_bf16_training_autocasts_the_model_and_keeps_fp32_weights():
+    """mixed_precision bf16 (what "auto" picks on a CPU with native bf16) runs the layers in bf16."""
+    assert resolve_mixed_precision("no") == "no" and resolve_mixed_precision("bf16") == "bf16"
+    assert resolve_mixed_precision("auto") in ("bf16", "no")
+    model = Im2LatexForConditionalGeneration(
+        Im2LatexConfig(vocab_size=20, d_model=32, decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=64)
+    )
+    accelerator = Accelerator(mixed_precision="bf16", cpu=True)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    output_dtypes = []
+    accelerator.unwrap_model(model).lm_head.register_forward_hook(lambda m, i, o: output_dtypes.append(o.dtype))
+    batch = {
+        "pixel_values": torch.rand(2, 1, 32, 64),
+        "pixel_mask": torch.ones(2, 32, 64, dtype=torch.long),
+        "labels": torch.randint(3, 20, (2, 6)),
+    }
+    losses = [training_step(model, batch, accelerator, optimizer, scheduler, max_grad_norm=1.0) for _ in range(8)]
+    assert output_dtypes[0] == torch.bfloat16
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert losses[-1] < losses[0]

@@ -1,0 +1,60 @@
+"""Make a trained checkpoint the bundled model: its files go to im2latex_hf/default_model, the weights as float16.
+
+    python scripts/release_model.py runs/campaign/best [--output im2latex_hf/default_model]
+
+The weights are stored in float16 safetensors (half the size in git) while the config keeps
+``dtype: float32``, so `from_pretrained` upcasts them at load. The model card (README.md) and the
+learning curve plot of the output folder are kept. Prints the largest weight change the float16
+rounding made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+import im2latex_hf
+
+KEPT = ("README.md", "learning_curve.png")  # the output folder's own files
+WEIGHTS = "model.safetensors"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", help="a model folder saved by scripts/train.py (best/ or last/)")
+    parser.add_argument("--output", default=im2latex_hf.DEFAULT_MODEL, help="the bundled model folder")
+    args = parser.parse_args()
+
+    model = AutoModelForImageTextToText.from_pretrained(args.checkpoint, dtype=torch.float32)
+    processor = AutoProcessor.from_pretrained(args.checkpoint)
+    output = Path(args.output)
+    with tempfile.TemporaryDirectory() as folder:
+        staged = Path(folder)
+        model.save_pretrained(staged)  # config (dtype float32), generation config, code, float32 weights
+        processor.save_pretrained(staged)
+        weights = load_file(staged / WEIGHTS)
+        half = {name: t.half() if t.is_floating_point() else t for name, t in weights.items()}
+        save_file(half, staged / WEIGHTS, metadata={"format": "pt"})
+        for name in KEPT:
+            if (output / name).exists():
+                shutil.copy2(output / name, staged / name)
+        shutil.rmtree(output, ignore_errors=True)
+        shutil.copytree(staged, output)
+
+    reloaded = AutoModelForImageTextToText.from_pretrained(output)
+    change = max(
+        (a - b).abs().max().item() for a, b in zip(model.state_dict().values(), reloaded.state_dict().values())
+    )
+    dtype = next(reloaded.parameters()).dtype
+    print(f"{output}: {(output / WEIGHTS).stat().st_size / 1e6:.1f} MB of weights, loads as {dtype}, "
+          f"largest float16 rounding {change:.2e}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
