@@ -27,7 +27,7 @@ def main() -> None:
     bleu = [float(row["heldout_bleu4_greedy"]) for row in rows]
     loss = [float(row["heldout_eval_loss"]) if row["heldout_eval_loss"] else float("nan") for row in rows]
 
-    figure, bleu_axis = plt.subplots(figsize=(6.4, 3.6), dpi=100)
+    figure, bleu_axis = plt.subplots(figsize=(6.4, 4.0), dpi=100)
     bleu_axis.plot(images, bleu, "o-", color="tab:blue", label="held-out BLEU-4 (greedy)")
     bleu_axis.axhline(0.85, color="tab:blue", linestyle=":", linewidth=1, label="target BLEU-4 (test, beam 4)")
     bleu_axis.set_xlabel("training images seen (thousands)")
@@ -39,7 +39,7 @@ def main() -> None:
     loss_axis.set_ylim(bottom=0)
     lines = bleu_axis.get_legend_handles_labels()[0] + loss_axis.get_legend_handles_labels()[0]
     labels = bleu_axis.get_legend_handles_labels()[1] + loss_axis.get_legend_handles_labels()[1]
-    bleu_axis.legend(lines, labels, loc="center right", fontsize=8)
+    bleu_axis.legend(lines, labels, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, fontsize=8)
     bleu_axis.set_title("im2latex_hf bundled model: learning curve (2-core CPU)")
     figure.tight_layout()
     figure.savefig(args.output)

@@ -45,7 +45,8 @@ def main() -> None:
             if (output / name).exists():
                 shutil.copy2(output / name, staged / name)
         shutil.rmtree(output, ignore_errors=True)
-        shutil.copytree(staged, output)
+        shutil.copytree(staged, output, copy_function=shutil.copyfile)  # the umask's modes, not the temp folder's
+    output.chmod(0o755)
 
     reloaded = AutoModelForImageTextToText.from_pretrained(output)
     change = max(
