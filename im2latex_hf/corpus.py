@@ -146,11 +146,14 @@ class Look:
         return self.font, self.font_size, self.dpi, self.display, self.look, self.stroke
 
 
+def _draw_font(rng: random.Random) -> str:
+    return rng.choices(list(LOOK_FONTS), weights=list(LOOK_FONTS.values()))[0]
+
+
 def _draw_plain_look(rng: random.Random) -> tuple[str, int, int, bool, str, int]:
     """The ``mixed`` recipe's looks: a random font, size, resolution and style, antialiased."""
-    font = rng.choices(list(LOOK_FONTS), weights=list(LOOK_FONTS.values()))[0]
     return (
-        font,
+        _draw_font(rng),
         rng.choice(LOOK_FONT_SIZES),
         rng.randint(*LOOK_DPI_RANGE),
         rng.random() < DISPLAY_PROBABILITY,
@@ -166,8 +169,7 @@ def _draw_im2latex_recipe_look(rng: random.Random) -> tuple[str, int, int, bool,
         return "cm", 12, dpi, True, "im2latex", IM2LATEX_STROKE
     if rng.random() < PLAIN_LOOK_SHARE:
         return _draw_plain_look(rng)
-    font = rng.choices(list(LOOK_FONTS), weights=list(LOOK_FONTS.values()))[0]
-    display = rng.random() < DISPLAY_PROBABILITY
+    font, display = _draw_font(rng), rng.random() < DISPLAY_PROBABILITY
     dpi, stroke = rng.randint(*OTHER_LOOK_DPI_RANGE), rng.choice(OTHER_LOOK_STROKES)
     return font, rng.choice(LOOK_FONT_SIZES), dpi, display, "im2latex", stroke
 

@@ -36,12 +36,7 @@ def im2latex_look(image: Image.Image, stroke: int = IM2LATEX_STROKE) -> Image.Im
     Partly covered pixels become black, strokes grow ``stroke`` pixels wider (negative: thinner), then
     crop, pad, bucket and downsample ×2 as im2markup did. A blank image raises ``ValueError``.
     """
-    ink = np.asarray(image.convert("L")) < 255
-    ink = _widen(np.pad(ink, abs(stroke)), stroke)
-    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-    if rows.size == 0:
-        raise ValueError("the image has no ink")
-    ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    ink = crop_to_ink(_widen(np.pad(np.asarray(image.convert("L")) < 255, abs(stroke)), stroke))
     height, width = ink.shape[0] + 2 * IM2LATEX_PADDING, ink.shape[1] + 2 * IM2LATEX_PADDING
     bucket = next(((w, h) for w, h in IM2LATEX_BUCKETS if width <= w and height <= h), None)
     canvas_width, canvas_height = bucket or (width + width % 2, height + height % 2)
@@ -52,6 +47,19 @@ def im2latex_look(image: Image.Image, stroke: int = IM2LATEX_STROKE) -> Image.Im
     return Image.fromarray(canvas).resize((canvas_width // 2, canvas_height // 2), Image.Resampling.LANCZOS)
 
 
+def crop_to_ink(ink: np.ndarray) -> np.ndarray:
+    """A boolean ink mask cropped to its ink; ``ValueError`` if it holds none."""
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    if rows.size == 0:
+        raise ValueError("the image has no ink")
+    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def ink_box(image: Image.Image, threshold: int = 128) -> np.ndarray:
+    """The pixels darker than ``threshold`` as a boolean mask, cropped to them (how looks are compared)."""
+    return crop_to_ink(np.asarray(image.convert("L")) < threshold)
+
+
 def _widen(ink: np.ndarray, pixels: int) -> np.ndarray:
     """Dilate (``pixels`` > 0) or erode (< 0) a boolean ink mask horizontally by ``|pixels|`` pixels."""
     for _ in range(abs(pixels)):
@@ -60,4 +68,4 @@ def _widen(ink: np.ndarray, pixels: int) -> np.ndarray:
     return ink
 
 
-__all__ = ["LOOKS", "IM2LATEX_DPI", "IM2LATEX_STROKE", "IM2LATEX_BUCKETS", "im2latex_look"]
+__all__ = ["LOOKS", "IM2LATEX_DPI", "IM2LATEX_STROKE", "IM2LATEX_BUCKETS", "crop_to_ink", "im2latex_look", "ink_box"]

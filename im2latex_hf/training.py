@@ -52,9 +52,8 @@ class TrainConfig:
     output_dir: str = "runs/im2latex"
     tokenizer: str = "tokenizer"
     init_from: str | None = None  # start from these weights (a model folder or Hub id) instead of random ones
-    model: dict = field(
-        default_factory=dict
-    )  # Im2LatexConfig fields: a new model's, or overrides (dropout) of init_from's
+    # Im2LatexConfig fields: a new model's, or overrides (dropout) of init_from's
+    model: dict = field(default_factory=dict)
     image_processor: dict = field(default_factory=dict)  # Im2LatexImageProcessor arguments
     train_data: list[DataSource] = field(default_factory=list)
     eval_data: DataSource | None = None

@@ -15,21 +15,11 @@ from __future__ import annotations
 import argparse
 import statistics
 
-import numpy as np
 from PIL import Image
 
 from im2latex_hf.data import HELD_OUT_ROWS, build_im2latex_dataset
-from im2latex_hf.looks import IM2LATEX_DPI, IM2LATEX_STROKE, im2latex_look
+from im2latex_hf.looks import IM2LATEX_DPI, IM2LATEX_STROKE, im2latex_look, ink_box
 from im2latex_hf.rendering import iter_render
-
-INK = 128
-
-
-def ink_box(image: Image.Image) -> np.ndarray:
-    """The image as a boolean ink mask (pixels below 128), cropped to the ink."""
-    ink = np.asarray(image.convert("L")) < INK
-    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
 def contact_sheet(pairs: list[tuple[Image.Image, Image.Image]], path: str) -> None:

@@ -155,7 +155,7 @@ def main() -> None:
                 accelerator.log(
                     {"train_loss": mean_loss, "lr": scheduler.get_last_lr()[0], "epoch": epoch}, step=progress.step
                 )
-                bar.set_postfix(loss=f"{mean_loss:.3f}")
+                bar.set_postfix(loss=f"{mean_loss:.3f}", refresh=False)  # redrawn at the bar's own pace
                 running_loss = 0.0
             out_of_time = args.max_minutes is not None and time.monotonic() - started > args.max_minutes * 60
             done = progress.step >= config.max_steps or out_of_time

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from im2latex_hf.looks import IM2LATEX_BUCKETS, IM2LATEX_DPI, im2latex_look
+from im2latex_hf.looks import IM2LATEX_BUCKETS, IM2LATEX_DPI, im2latex_look, ink_box
 from im2latex_hf.rendering import render_formulas
 
 pytestmark = pytest.mark.skipif(
@@ -23,12 +23,6 @@ def plain() -> Image.Image:
     [result] = render_formulas([FORMULA], dpi=IM2LATEX_DPI)
     assert result.image is not None, result.error
     return result.image
-
-
-def ink_box(image: Image.Image) -> np.ndarray:
-    pixels = np.asarray(image) < 128
-    rows, cols = np.flatnonzero(pixels.any(axis=1)), np.flatnonzero(pixels.any(axis=0))
-    return pixels[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
 def test_look_is_a_half_size_bucket_with_the_ink_top_left(plain: Image.Image) -> None:

@@ -21,6 +21,7 @@ from im2latex_hf.training import BucketBatchSampler, TrainConfig, resolve_mixed_
 
 from .conftest import REPO_ROOT
 
+TINY_MODEL = {"d_model": 32, "decoder_layers": 1, "decoder_attention_heads": 2, "decoder_ffn_dim": 64}
 FORMULAS = [r"a + b", r"x ^ { 2 }", r"\frac { 1 } { n }", r"\sqrt { y }", r"\alpha \beta", r"f ( x ) = 0"]
 
 
@@ -31,15 +32,22 @@ def run_train(config_path, *extra: str) -> subprocess.CompletedProcess:
     return result
 
 
-def test_train_evaluate_checkpoint_and_resume(tmp_path):
-    images = [result.image for result in render_formulas(FORMULAS, dpi=100)]
-    dataset = datasets.Dataset.from_dict({"image": images, "formula": FORMULAS}).cast_column("image", datasets.Image())
-    datasets.DatasetDict({"train": dataset, "validation": dataset}).save_to_disk(tmp_path / "data")
+def save_rendered_dataset(tmp_path, formulas: list[str], splits: tuple[str, ...]) -> list:
+    """`formulas` rendered by TeX as every split of `tmp_path/data`, and a tokenizer in `tmp_path/tokenizer`;
+    returns the images."""
+    images = [result.image for result in render_formulas(formulas, dpi=100)]
+    dataset = datasets.Dataset.from_dict({"image": images, "formula": formulas}).cast_column("image", datasets.Image())
+    datasets.DatasetDict({split: dataset for split in splits}).save_to_disk(tmp_path / "data")
     train_latex_tokenizer(FORMULAS).save_pretrained(tmp_path / "tokenizer")
+    return images
+
+
+def test_train_evaluate_checkpoint_and_resume(tmp_path):
+    images = save_rendered_dataset(tmp_path, FORMULAS, ("train", "validation"))
     config = {
         "output_dir": "run",
         "tokenizer": "tokenizer",
-        "model": {"d_model": 32, "decoder_layers": 1, "decoder_attention_heads": 2, "decoder_ffn_dim": 64},
+        "model": TINY_MODEL,
         "train_data": [{"path": "data", "split": "train", "repeat": 2}],
         "eval_data": {"path": "data", "split": "validation"},
         "batch_size": 4,
@@ -82,15 +90,10 @@ def test_train_evaluate_checkpoint_and_resume(tmp_path):
 
 def test_resume_after_ten_checkpoints_numbers_the_next_one_after_the_highest(tmp_path):
     """checkpoint_10 sorts before checkpoint_9 as text; resuming must still save checkpoint_11."""
-    images = [result.image for result in render_formulas(FORMULAS[:2], dpi=100)]
-    dataset = datasets.Dataset.from_dict({"image": images, "formula": FORMULAS[:2]}).cast_column(
-        "image", datasets.Image()
-    )
-    datasets.DatasetDict({"train": dataset}).save_to_disk(tmp_path / "data")
-    train_latex_tokenizer(FORMULAS).save_pretrained(tmp_path / "tokenizer")
+    save_rendered_dataset(tmp_path, FORMULAS[:2], ("train",))
     config = {
         "output_dir": "run",
-        "model": {"d_model": 32, "decoder_layers": 1, "decoder_attention_heads": 2, "decoder_ffn_dim": 64},
+        "model": TINY_MODEL,
         "train_data": [{"path": "data", "split": "train"}],
         "batch_size": 2,
         "max_steps": 11,
