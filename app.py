@@ -9,6 +9,7 @@ Hugging Face Spaces, else 127.0.0.1:7860). The HTTP API endpoint is ``/predict``
 Requests are queued and batched: waiting requests (up to ``MAX_BATCH_SIZE``) are read together,
 grouped by their decoding settings. Each request's problems (no image, not an image, blank, too
 large, bad settings) come back as its own status message and never fail the rest of its batch.
+Every reading is verified: rendered by TeX and scored against the image (`im2latex_hf.verification`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ MAX_QUEUE_SIZE = 256
 MAX_BEAMS = 8
 DEFAULT_BEAMS = 4
 DEFAULT_MAX_NEW_TOKENS = 200
+RERANK = None
+"""Candidates re-ranked by render match (`FormulaReader.read`'s ``rerank``); None: the model's best."""
 LATEX_DELIMITERS = [{"left": "$$", "right": "$$", "display": True}]
 PREVIEW_PLACEHOLDER = "*The LaTeX, rendered, appears here.*"
 # Runs in the browser whenever the LaTeX box changes (a reading or the user's edit).
@@ -114,9 +117,12 @@ def build_demo(reader: FormulaReader, max_pixels: int = MAX_PIXELS, max_batch_si
 
     def predict(
         image: list[dict | None], num_beams: list[Any], max_new_tokens: list[Any]
-    ) -> tuple[list[str | None], list[str]]:
-        """Batched: request i is (image[i], num_beams[i], max_new_tokens[i]) → (LaTeX or None, status message)."""
+    ) -> tuple[list[str | None], list[float | None], list[Image.Image | None], list[str]]:
+        """Batched: request i is (image[i], num_beams[i], max_new_tokens[i]) →
+        (LaTeX or None, render-match score or None, the LaTeX rendered or None, status message)."""
         latex: list[str | None] = [None] * len(image)
+        score: list[float | None] = [None] * len(image)
+        rendered: list[Image.Image | None] = [None] * len(image)
         status = [""] * len(image)
         groups: dict[tuple[int, int], list[tuple[int, Image.Image]]] = defaultdict(list)
         for i, (upload, beams, length) in enumerate(zip(image, num_beams, max_new_tokens)):
@@ -131,16 +137,25 @@ def build_demo(reader: FormulaReader, max_pixels: int = MAX_PIXELS, max_batch_si
         for (beams, length), members in groups.items():
             start = time.perf_counter()
             readings = reader.read(
-                [opened for _, opened in members], num_beams=beams, max_new_tokens=length, batch_size=max_batch_size
+                [opened for _, opened in members],
+                num_beams=beams,
+                max_new_tokens=length,
+                batch_size=max_batch_size,
+                verify=True,
+                rerank=RERANK,
             )
             seconds = time.perf_counter() - start
             for (i, _), reading in zip(members, readings):
                 if reading.error is not None:
                     status[i] = failure(reading.error)
-                else:
-                    latex[i] = reading.latex
-                    status[i] = f"✓ Read in {seconds:.1f} s ({beams} beam{'s' * (beams > 1)}, at most {length} tokens)."
-        return latex, status
+                    continue
+                latex[i], score[i], rendered[i] = reading.latex, round(reading.score, 3), reading.verification.rendered
+                reason = reading.verification.reason
+                verdict = f"render match {reading.score:.2f}." if reason is None else f"it does not render: {reason}"
+                status[i] = (
+                    f"✓ Read in {seconds:.1f} s ({beams} beam{'s' * (beams > 1)}, at most {length} tokens); {verdict}"
+                )
+        return latex, score, rendered, status
 
     with gr.Blocks(title="im2latex: formula image → LaTeX", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
@@ -174,6 +189,15 @@ def build_demo(reader: FormulaReader, max_pixels: int = MAX_PIXELS, max_batch_si
                     PREVIEW_PLACEHOLDER, container=True, latex_delimiters=LATEX_DELIMITERS, min_height=80,
                     elem_id="latex-preview",
                 )  # fmt: skip
+                with gr.Row():
+                    rendered = gr.Image(
+                        label="The reading, rendered by TeX (compare it with the image)", type="pil",
+                        interactive=False, height=120, elem_id="rendered-reading",
+                    )  # fmt: skip
+                    score = gr.Number(
+                        label="Render match", info="0-1: how well the rendered reading matches the image",
+                        precision=3, interactive=False, elem_id="render-match",
+                    )  # fmt: skip
                 status = gr.Markdown(label="status", elem_id="status")
         examples = example_images()
         if examples:
@@ -182,9 +206,11 @@ def build_demo(reader: FormulaReader, max_pixels: int = MAX_PIXELS, max_batch_si
         # The upload is opened here, not by gr.Image: a file that is not an image then fails alone, with a
         # clear message, instead of failing Gradio's preprocessing for the whole batch.
         button.click(
-            predict, inputs=[image, num_beams, max_new_tokens], outputs=[latex, status], api_name="predict",
+            predict, inputs=[image, num_beams, max_new_tokens], outputs=[latex, score, rendered, status],
+            api_name="predict",
             api_description="Read a formula image. Returns (LaTeX, or None if the image could not be read; "
-            "a status message saying why or how long it took).",
+            "its render-match score in 0-1; the LaTeX rendered by TeX; a status message saying why or how long "
+            "it took).",
             batch=True, max_batch_size=max_batch_size, preprocess=False,
         )  # fmt: skip
         latex.change(None, inputs=latex, outputs=preview, js=PREVIEW_JS)

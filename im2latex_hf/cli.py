@@ -1,4 +1,5 @@
-"""The `im2latex` command: predict (image → LaTeX), render (LaTeX → images), evaluate (a split → metrics)."""
+"""The `im2latex` command: predict (image → LaTeX), verify (LaTeX vs image → score), render (LaTeX → images),
+evaluate (a split → metrics)."""
 
 from __future__ import annotations
 
@@ -18,13 +19,40 @@ def _predict(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as error:
         print(f"im2latex: cannot load model {args.model}: {error}", file=sys.stderr)
         return 2
-    readings = reader.read(args.images, num_beams=args.num_beams, max_new_tokens=args.max_new_tokens)
+    readings = reader.read(
+        args.images,
+        num_beams=args.num_beams,
+        max_new_tokens=args.max_new_tokens,
+        verify=args.verify,
+        rerank=args.rerank,
+    )
     for path, reading in zip(args.images, readings):
         if reading.error is not None:
             print(f"im2latex: {path}: {reading.error}", file=sys.stderr)
-        else:
-            print(f"{path}\t{reading.latex}" if args.with_names else reading.latex, flush=True)
+            continue
+        columns = [path] if args.with_names else []
+        columns.append(reading.latex)
+        if args.verify:
+            columns.append(f"{reading.score:.3f}")
+            if reading.verification.reason:
+                print(f"im2latex: {path}: the reading does not render: {reading.verification.reason}", file=sys.stderr)
+        print("\t".join(columns), flush=True)
     return 1 if any(reading.error is not None for reading in readings) else 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from .image_processing_im2latex import InvalidImageError
+    from .verification import verify
+
+    try:
+        verification = verify([args.image], [[args.latex]], timeout=args.timeout)[0][0]
+    except InvalidImageError as error:
+        print(f"im2latex: {args.image}: {error}", file=sys.stderr)
+        return 1
+    print(f"{verification.score:.3f}")
+    if verification.reason:
+        print(f"im2latex: the LaTeX does not render: {verification.reason}", file=sys.stderr)
+    return 0
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -65,14 +93,30 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--max-new-tokens", type=int, default=200)
     predict.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
     predict.add_argument("--with-names", action="store_true", help="prefix each line with the image path and a tab")
+    predict.add_argument(
+        "--verify",
+        action="store_true",
+        help="add a tab and the render-match score (0-1: how well the LaTeX draws the image)",
+    )
+    predict.add_argument(
+        "--rerank", type=int, default=None, metavar="K", help="decode K candidates and keep the best-verified one"
+    )
     predict.set_defaults(run=_predict)
+
+    verify = commands.add_parser(
+        "verify", help="score how well a LaTeX string draws an image (0-1), by rendering it with TeX"
+    )
+    verify.add_argument("--image", required=True, help="the formula image")
+    verify.add_argument("--latex", required=True, help="the LaTeX to check")
+    verify.add_argument("--timeout", type=float, default=10.0, help="seconds each TeX run may take")
+    verify.set_defaults(run=_verify)
 
     from .looks import LOOKS
     from .rendering import FONTS
 
     render = commands.add_parser("render", help="render LaTeX formulas (one a line) to PNG images with TeX")
     render.add_argument("--input", required=True, help="text file, one formula a line")
-    render.add_argument("--output-dir", required=True, help="writes <line number>.png and failures.tsv here")
+    render.add_argument("--output-dir", required=True, help="writes <line number, from 0>.png and failures.tsv here")
     render.add_argument("--font", default="cm", choices=sorted(FONTS))
     render.add_argument("--font-size", type=int, default=12, help="points")
     render.add_argument(

@@ -18,7 +18,7 @@ import json
 import shlex
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PIL import Image
@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from . import DEFAULT_MODEL
 from .data import FORMULA_FILE, build_im2latex_dataset
 from .latex import join_tokens, tokenize_latex
-from .metrics import load_metric
+from .metrics import load_metric, pair_matches
 from .metrics.image_match import RENDER_OPTIONS
 
 DEFAULT_DATA = "data/im2latex-100k"
@@ -46,6 +46,8 @@ class Row:
     gold: str
     prediction: str | None = None
     error: str | None = None
+    score: float | None = None  # render-match score of the prediction (with --verify or --rerank)
+    model_best: str | None = None  # with --rerank: the model's own best candidate, before re-ranking
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-beams", type=int, default=4, help="beam width; 1 is greedy decoding")
     parser.add_argument("--max-new-tokens", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=16, help="images per generate() call")
+    parser.add_argument(
+        "--verify", action="store_true", help="score each prediction by render match; report the score's calibration"
+    )
+    parser.add_argument(
+        "--rerank", type=int, default=None, metavar="K",
+        help="re-rank K candidates by render match; report the metrics with and without (implies --verify)",
+    )  # fmt: skip
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N rows")
     parser.add_argument("--canonical", action="store_true", help="canonicalise both sides before token metrics")
     parser.add_argument("--no-image-match", dest="image_match", action="store_false", help="skip rendering")
@@ -96,7 +105,13 @@ def run_evaluation(args: argparse.Namespace) -> int:
 
     decode_start = time.perf_counter()
     rows = decode(
-        reader, dataset, num_beams=args.num_beams, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size
+        reader,
+        dataset,
+        num_beams=args.num_beams,
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+        verify=args.verify,
+        rerank=args.rerank,
     )
     decode_seconds = time.perf_counter() - decode_start
     unreadable = [row for row in rows if row.prediction is None]
@@ -104,12 +119,23 @@ def run_evaluation(args: argparse.Namespace) -> int:
         print(f"im2latex: no image of {args.data} [{args.split}] could be read", file=sys.stderr)
         return 1
     for row in unreadable:  # scored as an empty prediction: wrong, not left out
-        row.prediction = ""
+        row.prediction = row.model_best = ""
 
     score_start = time.perf_counter()
     predictions, references = scored_texts(rows, canonical=args.canonical)
     metrics, counts = score(rows, predictions, references, image_match=args.image_match, workers=args.render_workers)
     counts = {"rows": len(rows), "evaluated": len(rows), "unreadable": len(unreadable)} | counts
+    extra = {}
+    if args.rerank:
+        model_best_rows = [replace(row, prediction=row.model_best) for row in rows]
+        extra["metrics_without_rerank"] = score(
+            model_best_rows,
+            *scored_texts(model_best_rows, canonical=args.canonical),
+            image_match=args.image_match,
+            workers=args.render_workers,
+        )[0]
+    if args.verify or args.rerank:
+        extra["calibration"] = calibration(rows, workers=args.render_workers)
     timing = {
         "decode_seconds": round(decode_seconds, 2),
         "images_per_second": round(len(rows) / decode_seconds, 2),
@@ -132,10 +158,13 @@ def run_evaluation(args: argparse.Namespace) -> int:
             "max_new_tokens": args.max_new_tokens,
             "batch_size": args.batch_size,
             "device": str(reader.device),
+            "verify": bool(args.verify or args.rerank),
+            "rerank": args.rerank,
         },
         "canonical": args.canonical,
         "metrics": metrics,
         "counts": counts,
+        **extra,
         "timing": timing,
         "command": shlex.join(sys.argv),
     }
@@ -165,7 +194,16 @@ def score(
     return metrics, counts
 
 
-def decode(reader, dataset, *, num_beams: int, max_new_tokens: int, batch_size: int) -> list[Row]:
+def decode(
+    reader,
+    dataset,
+    *,
+    num_beams: int,
+    max_new_tokens: int,
+    batch_size: int,
+    verify: bool = False,
+    rerank: int | None = None,
+) -> list[Row]:
     """Read every row's image (``image`` not decoded: bytes or path); unreadable images get an error."""
     rows = []
     with tqdm(total=len(dataset), desc="decoding", unit="img") as progress:
@@ -181,14 +219,69 @@ def decode(reader, dataset, *, num_beams: int, max_new_tokens: int, batch_size: 
                 except (OSError, ValueError, Image.DecompressionBombError) as error:
                     row.error = f"unreadable image: {error}"
             readings = reader.read(
-                list(images.values()), num_beams=num_beams, max_new_tokens=max_new_tokens, batch_size=batch_size
+                list(images.values()),
+                num_beams=num_beams,
+                max_new_tokens=max_new_tokens,
+                batch_size=batch_size,
+                verify=verify,
+                rerank=rerank,
             )
             for index, reading in zip(images, readings):
                 row = chunk_rows[index - start]
-                row.prediction, row.error = reading.latex, reading.error
+                row.prediction, row.error, row.score = reading.latex, reading.error, reading.score
+                row.model_best = reading.candidates[0][0] if reading.candidates else reading.latex
             rows += chunk_rows
             progress.update(len(chunk_rows))
     return rows
+
+
+SCORE_BINS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
+"""Lower edges of the calibration table's score bins (the last bin includes 1)."""
+
+
+def calibration(rows: list[Row], *, workers: int) -> dict[str, list[dict]]:
+    """How the render-match score relates to correctness, over the rows that were read and whose gold renders.
+
+    ``bins``: per score bin, the rows in it and their image-match rate (im2markup's rule, prediction
+    against gold) and exact-match rate. ``thresholds``: per threshold, the share of rows scoring at
+    least that, and the image-match rate among them (its precision).
+    """
+    read = [row for row in rows if row.score is not None]
+    pairs = pair_matches([row.prediction for row in read], [row.gold for row in read], workers=workers)
+    scored = [
+        (row.score, pair.match, tokenize_latex(row.prediction) == tokenize_latex(row.gold))
+        for row, pair in zip(read, pairs)
+        if pair.reference_renders
+    ]
+    edges = (*SCORE_BINS, float("inf"))
+    bins = []
+    for low, high in zip(edges, edges[1:]):
+        members = [(match, exact) for value, match, exact in scored if low <= value < high]
+        bins.append(
+            {
+                "score_from": low,
+                "score_to": min(high, 1.0),
+                "rows": len(members),
+                "image_match": _rate(match for match, _ in members),
+                "exact_match": _rate(exact for _, exact in members),
+            }
+        )
+    thresholds = []
+    for low in SCORE_BINS[1:]:
+        members = [match for value, match, _ in scored if value >= low]
+        thresholds.append(
+            {
+                "score_at_least": low,
+                "share": round(len(members) / len(scored), 4) if scored else None,
+                "image_match": _rate(members),
+            }
+        )
+    return {"rows": len(scored), "bins": bins, "thresholds": thresholds}
+
+
+def _rate(flags) -> float | None:
+    flags = list(flags)
+    return round(sum(flags) / len(flags), 4) if flags else None
 
 
 def open_image(value: dict) -> Image.Image:
@@ -213,10 +306,13 @@ def scored_texts(rows: list[Row], *, canonical: bool) -> tuple[list[str], list[s
 
 
 def write_predictions(rows: list[Row], path: Path) -> None:
-    """``image_name``, ``gold``, ``prediction`` and ``error`` per row, tab-separated, with a header."""
-    lines = ["image_name\tgold\tprediction\terror"]
+    """``image_name``, ``gold``, ``prediction``, ``error`` and ``score`` (render match, when verified) per row,
+    tab-separated, with a header."""
+    lines = ["image_name\tgold\tprediction\terror\tscore"]
     for row in rows:
-        lines.append("\t".join(_one_line(text or "") for text in (row.image_name, row.gold, row.prediction, row.error)))
+        score = "" if row.score is None else f"{row.score:.4f}"
+        fields = (row.image_name, row.gold, row.prediction, row.error, score)
+        lines.append("\t".join(_one_line(text or "") for text in fields))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -281,6 +377,18 @@ def summary(report: dict, output_dir: Path) -> str:
                 f"{counts['unrenderable_references']} gold and {counts['unrenderable_predictions']} predictions failed)"
             ),
         ]
+    if "metrics_without_rerank" in report:
+        plain = report["metrics_without_rerank"]
+        lines.append(
+            f"  without rerank  BLEU-4 {plain['bleu4']:.4f}, exact match {plain['exact_match']:.4f}"
+            + (f", image match {plain['image_match']:.4f}" if "image_match" in plain else "")
+            + f" (the model's best of {decoding['rerank']})"
+        )
+    if "calibration" in report:
+        lines.append("  render-match score: rows, image match (prediction vs gold)")
+        for bin_ in report["calibration"]["bins"]:
+            rate = "-" if bin_["image_match"] is None else f"{bin_['image_match']:.3f}"
+            lines.append(f"    {bin_['score_from']:.2f}-{bin_['score_to']:.2f}   {bin_['rows']:5d}   {rate}")
     lines += [
         f"  rows            {counts['rows']} ({counts['evaluated']} evaluated, {counts['unreadable']} unreadable)",
         (

@@ -2,22 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
+from transformers.utils import logging as hf_logging
 
 from . import DEFAULT_MODEL
 from .image_processing_im2latex import ImageLike, InvalidImageError
+from .verification import Verification
+from .verification import verify as verify_candidates
 
 
 @dataclass
 class Reading:
-    """The LaTeX read from one image, or why the image could not be read."""
+    """The LaTeX read from one image, or why the image could not be read.
+
+    With ``verify`` or ``rerank``, ``verification`` says how well the LaTeX's render matches the image
+    (`verification.Verification`: score, look, render, reason), and with ``rerank`` ``candidates``
+    holds every decoded candidate with its verification, best model score first.
+    """
 
     latex: str | None = None
     error: str | None = None
+    verification: Verification | None = None
+    candidates: list[tuple[str, Verification]] = field(default_factory=list)
+
+    @property
+    def score(self) -> float | None:
+        """The render-match score in [0, 1] (None when not verified)."""
+        return None if self.verification is None else self.verification.score
 
 
 class FormulaReader:
@@ -31,17 +48,37 @@ class FormulaReader:
     @classmethod
     def from_pretrained(cls, name_or_path: str = DEFAULT_MODEL, device: str | None = None) -> FormulaReader:
         """Load from a local folder or a Hub repo id (the bundled model by default)."""
-        return cls(
-            AutoModelForImageTextToText.from_pretrained(name_or_path),
-            AutoProcessor.from_pretrained(name_or_path),
-            device,
-        )
+        try:
+            with _quiet_loading(Path(name_or_path).is_dir()):
+                model = AutoModelForImageTextToText.from_pretrained(name_or_path)
+        except (OSError, ValueError) as error:
+            if Path(name_or_path).exists():
+                raise
+            if name_or_path.startswith(("/", ".", "~")) or name_or_path.count("/") > 1:  # a path, not a Hub id
+                raise OSError("no such model folder") from error
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise OSError(f"no such model folder, and no Hub model of that name could be loaded ({reason})") from error
+        return cls(model, AutoProcessor.from_pretrained(name_or_path), device)
 
     @torch.inference_mode()
     def read(
-        self, images: Sequence[ImageLike], num_beams: int = 4, max_new_tokens: int = 200, batch_size: int = 16
+        self,
+        images: Sequence[ImageLike],
+        num_beams: int = 4,
+        max_new_tokens: int = 200,
+        batch_size: int = 16,
+        verify: bool = False,
+        rerank: int | None = None,
     ) -> list[Reading]:
-        """Read each image; a bad image gets an error `Reading` and does not stop the others."""
+        """Read each image; a bad image gets an error `Reading` and does not stop the others.
+
+        ``verify`` renders each reading and scores it against its image (`Reading.score`). ``rerank=k``
+        decodes ``k`` candidates (beam search, at least ``k`` beams), scores each so, and keeps the best
+        (ties go to the model's order); it implies ``verify``.
+        """
+        if rerank is not None and rerank < 1:
+            raise ValueError(f"rerank must be a positive number of candidates, got {rerank}")
+        per_image = rerank or 1
         readings: list[Reading] = [Reading() for _ in images]
         ink_maps = {}
         for i, image in enumerate(images):
@@ -49,14 +86,44 @@ class FormulaReader:
                 ink_maps[i] = self.processor.image_processor.ink_map(image)
             except InvalidImageError as error:
                 readings[i].error = str(error)
+        candidates: dict[int, list[str]] = {}
         # Similar sizes together: less padding per batch.
         order = sorted(ink_maps, key=lambda i: ink_maps[i].shape[::-1])
         for start in range(0, len(order), batch_size):
             indices = order[start : start + batch_size]
             inputs = self.processor.image_processor.pad([ink_maps[i] for i in indices]).to(self.device)
             generated = self.model.generate(
-                **inputs, num_beams=num_beams, max_new_tokens=max_new_tokens, do_sample=False
+                **inputs,
+                num_beams=max(num_beams, per_image),
+                num_return_sequences=per_image,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
             )
-            for i, latex in zip(indices, self.processor.batch_decode(generated)):
-                readings[i].latex = latex
+            texts = self.processor.batch_decode(generated)
+            for position, i in enumerate(indices):
+                candidates[i] = texts[position * per_image : (position + 1) * per_image]
+        if verify or rerank:
+            indices = sorted(candidates)
+            scored = verify_candidates([images[i] for i in indices], [candidates[i] for i in indices])
+            for i, verifications in zip(indices, scored):
+                best = max(range(per_image), key=lambda j: verifications[j].score)  # first of equals: model order
+                readings[i].latex, readings[i].verification = candidates[i][best], verifications[best]
+                if rerank:
+                    readings[i].candidates = list(zip(candidates[i], verifications))
+        else:
+            for i, texts in candidates.items():
+                readings[i].latex = texts[0]
         return readings
+
+
+@contextmanager
+def _quiet_loading(quiet: bool) -> Iterator[None]:
+    """Without transformers' progress bars while ``quiet`` (a local folder loads in a blink; Hub downloads keep theirs)."""
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    if quiet:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if quiet and was_enabled:
+            hf_logging.enable_progress_bar()

@@ -12,6 +12,7 @@ import datasets
 import torch
 import yaml
 from PIL import Image
+from transformers import get_scheduler
 
 from .augmentation import AugmentationConfig, FormulaAugmenter
 from .configuration_im2latex import Im2LatexConfig
@@ -24,8 +25,9 @@ from .processing_im2latex import Im2LatexProcessor
 
 @dataclass
 class DataSource:
-    """Rows with `image` and `formula`: a split of a dataset saved with `save_to_disk`, or a rendered
-    corpus folder (`shard-*.parquet`). `start`/`end` slice it; `repeat` oversamples it."""
+    """Rows with `image` and `formula`: a split of a dataset saved with `save_to_disk`, a rendered
+    corpus folder (`shard-*.parquet`), or another folder of parquet files (pseudo-labelled pairs).
+    `start`/`end` slice it; `repeat` oversamples it."""
 
     path: str
     split: str = "train"
@@ -36,6 +38,8 @@ class DataSource:
     def load(self) -> datasets.Dataset:
         if any(Path(self.path).glob("shard-*.parquet")):
             dataset = load_corpus(self.path)
+        elif files := sorted(str(file) for file in Path(self.path).glob("*.parquet")):
+            dataset = datasets.Dataset.from_parquet(files)
         else:
             dataset = datasets.load_from_disk(self.path)
             if isinstance(dataset, datasets.DatasetDict):
@@ -66,7 +70,9 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup_steps: int = 500
     max_steps: int = 20000
-    lr_scheduler: str = "cosine"
+    lr_scheduler: str = "cosine"  # a transformers scheduler name (see `build_scheduler`)
+    # the scheduler's own arguments, e.g. {num_decay_steps: 4000} for "warmup_stable_decay"
+    lr_scheduler_kwargs: dict = field(default_factory=dict)
     max_grad_norm: float = 1.0
     channels_last: bool = False  # NHWC convolutions (faster with oneDNN on CPUs, bf16 most)
     mixed_precision: str = "auto"  # "auto": bf16 where the hardware runs it natively (see `resolve_mixed_precision`)
@@ -216,6 +222,17 @@ def build_train_loader(config: TrainConfig, processor: Im2LatexProcessor) -> tor
         collate_fn=FormulaCollator(processor.image_processor, processor.tokenizer, config.augmenter()),
         num_workers=config.num_workers,
         persistent_workers=config.num_workers > 0,
+    )
+
+
+def build_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
+    """The config's learning-rate schedule over `max_steps`, by transformers' `get_scheduler`."""
+    return get_scheduler(
+        config.lr_scheduler,
+        optimizer,
+        num_warmup_steps=config.warmup_steps,
+        num_training_steps=config.max_steps,
+        scheduler_specific_kwargs=config.lr_scheduler_kwargs,
     )
 
 

@@ -21,7 +21,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
-from transformers import AutoTokenizer, get_scheduler
+from transformers import AutoTokenizer
 
 from im2latex_hf import Im2LatexImageProcessor, Im2LatexProcessor
 from im2latex_hf.metrics import text_metrics
@@ -29,6 +29,7 @@ from im2latex_hf.training import (
     FormulaCollator,
     TrainConfig,
     build_model,
+    build_scheduler,
     build_train_loader,
     resolve_mixed_precision,
     training_step,
@@ -112,9 +113,7 @@ def main() -> None:
         )
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    scheduler = get_scheduler(
-        config.lr_scheduler, optimizer, num_warmup_steps=config.warmup_steps, num_training_steps=config.max_steps
-    )
+    scheduler = build_scheduler(config, optimizer)
     model, optimizer, train_loader, scheduler = accelerator.prepare(model, optimizer, train_loader, scheduler)
     if eval_loader is not None:
         eval_loader = accelerator.prepare(eval_loader)

@@ -6,6 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+from im2latex_hf import Im2LatexConfig, Im2LatexForConditionalGeneration, Im2LatexImageProcessor, Im2LatexProcessor
+from im2latex_hf.tokenization_im2latex import train_latex_tokenizer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,3 +21,26 @@ def shared_data_dir() -> Path:
     if not (path / "im2latex-100k").is_dir():
         pytest.skip(f"shared data not found at {path}")
     return path
+
+
+def train_tiny_model(formulas: list[str], images: list) -> tuple[Im2LatexForConditionalGeneration, Im2LatexProcessor]:
+    """A tiny model (and its processor, tokenizer trained on ``formulas``) trained until it reproduces them."""
+    torch.manual_seed(0)
+    processor = Im2LatexProcessor(Im2LatexImageProcessor(), train_latex_tokenizer(formulas))
+    config = Im2LatexConfig(
+        vocab_size=len(processor.tokenizer), d_model=64, decoder_layers=2, decoder_attention_heads=4,
+        decoder_ffn_dim=128, dropout=0.0, max_position_embeddings=64,
+    )  # fmt: skip
+    model = Im2LatexForConditionalGeneration(config)
+    batch = processor(images=images, text=formulas)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(300):
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        if loss.item() < 0.01:
+            break
+    model.eval()  # BatchNorm statistics: the running ones from training
+    return model, processor

@@ -76,10 +76,16 @@ def client(server: Server) -> gradio_client.Client:
     return gradio_client.Client(server.url, verbose=False)
 
 
-def predict(client: gradio_client.Client, path: Path | None, num_beams: int = 1, max_new_tokens: int = 6):
-    """(LaTeX or None, status) from the app's /predict endpoint."""
+def predict_all(client: gradio_client.Client, path: Path | None, num_beams: int = 1, max_new_tokens: int = 6):
+    """(LaTeX or None, score or None, rendered image file or None, status) from the app's /predict endpoint."""
     image = gradio_client.handle_file(str(path)) if path is not None else None
     return client.predict(image, num_beams, max_new_tokens, api_name="/predict")
+
+
+def predict(client: gradio_client.Client, path: Path | None, num_beams: int = 1, max_new_tokens: int = 6):
+    """(LaTeX or None, status) from the app's /predict endpoint."""
+    latex, _, _, status = predict_all(client, path, num_beams, max_new_tokens)
+    return latex, status
 
 
 def write_png(path: Path, image: Image.Image) -> Path:
@@ -87,10 +93,15 @@ def write_png(path: Path, image: Image.Image) -> Path:
     return path
 
 
-def test_example_image_gives_latex(client):
-    latex, status = predict(client, EXAMPLE)
+def test_example_image_gives_latex_with_its_render_match_score_and_rendering(client):
+    latex, score, rendered, status = predict_all(client, EXAMPLE)
     assert isinstance(latex, str) and latex.strip()
     assert status.startswith("✓")
+    if "does not render" in status:  # a few tokens of a partly trained model may not compile: score 0, TeX's error
+        assert score == 0 and rendered is None and "!" in status
+    else:
+        assert 0 <= score <= 1 and f"render match {score:.2f}" in status
+        assert Image.open(rendered).size[0] > 0
 
 
 @pytest.mark.parametrize(

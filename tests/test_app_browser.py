@@ -104,6 +104,11 @@ def test_upload_read_and_see_latex(browser, tmp_path):
     # The preview follows the box: KaTeX's rendering of the LaTeX (or the LaTeX as text when KaTeX cannot
     # parse it, e.g. a cut-off formula), in place of the placeholder.
     wait.until(lambda d: text_of(d, "#latex-preview") and "appears here" not in text_of(d, "#latex-preview"))
+    # Next to it, the reading rendered by TeX and its render-match score (unless the reading does not compile).
+    if "does not render" not in text_of(browser, "#status"):
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#rendered-reading img"))
+        score = browser.find_element(By.CSS_SELECTOR, "#render-match input").get_attribute("value")
+        assert 0 <= float(score) <= 1
 
     assert browser.save_screenshot(str(tmp_path / "app.png"))
     if os.environ.get("IM2LATEX_SCREENSHOT"):

@@ -53,6 +53,7 @@ def test_predict_prints_one_line_per_image_in_any_mode(images):
     result = im2latex("predict", *FAST, *(str(images[n]) for n in names))
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == len(names)
+    assert "Loading weights" not in result.stderr  # no progress bar for the small bundled model
 
 
 @pytest.mark.parametrize(
@@ -73,6 +74,7 @@ def test_bad_input_gets_one_line_error_and_good_images_still_print(images, bad, 
 def test_predict_with_a_model_that_does_not_exist():
     result = im2latex("predict", "--model", "/nonexistent/model", "x.png")
     assert result.returncode == 2 and "cannot load model" in result.stderr and "Traceback" not in result.stderr
+    assert "no such model folder" in result.stderr and "Repo id must be" not in result.stderr
 
 
 def test_render_writes_images_failures_and_summary(tmp_path):

@@ -158,6 +158,7 @@ def test_cli_evaluate_end_to_end(tmp_path):
     assert [row["image_name"] for row in rows] == ["0.png", "1.png", "2.png", "3.png"]
     assert [row["gold"] for row in rows] == formulas[:4]
     assert rows[1]["error"].startswith("unreadable image") and not rows[1]["prediction"]
+    assert not any(row["score"] for row in rows)  # not verified
     direct = text_metrics([row["prediction"] for row in rows], [row["gold"] for row in rows])  # unreadable: ""
     assert {k: report["metrics"][k] for k in direct} == pytest.approx(direct)
 
@@ -165,3 +166,27 @@ def test_cli_evaluate_end_to_end(tmp_path):
     errors = sum(tokenize_latex(row["prediction"]) != tokenize_latex(row["gold"]) for row in rows)
     assert page.count("<tr>") == 1 + min(2, errors)
     assert "data:image/png;base64," in page
+
+
+def test_cli_evaluate_rerank_reports_both_ways_and_the_score_calibration(tmp_path):
+    _tiny_dataset(tmp_path / "data")
+    command = [sys.executable, "-m", "im2latex_hf.cli", "evaluate", "--data", str(tmp_path / "data"),
+               "--split", "test", "--num-beams", "2", "--rerank", "2", "--max-new-tokens", "12",
+               "--output-dir", str(tmp_path / "report")]  # fmt: skip
+    run = subprocess.run(command, check=False, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "without rerank" in run.stdout and "render-match score" in run.stdout
+
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["decoding"]["rerank"] == 2 and report["decoding"]["verify"] is True
+    assert set(report["metrics_without_rerank"]) == set(report["metrics"])
+    with open(tmp_path / "report" / "predictions.tsv", encoding="utf-8", newline="") as file:
+        rows = list(csv.DictReader(file, delimiter="\t", quoting=csv.QUOTE_NONE))
+    assert not rows[1]["score"]  # the unreadable image
+    scores = [float(row["score"]) for i, row in enumerate(rows) if i != 1]
+    assert all(0 <= value <= 1 for value in scores)
+
+    calibration = report["calibration"]
+    assert calibration["rows"] == len(scores) == sum(bin_["rows"] for bin_ in calibration["bins"])
+    for threshold in calibration["thresholds"]:
+        assert threshold["share"] == pytest.approx(sum(v >= threshold["score_at_least"] for v in scores) / len(scores))

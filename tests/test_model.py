@@ -11,11 +11,10 @@ import torch
 from safetensors import safe_open
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from im2latex_hf import Im2LatexConfig, Im2LatexForConditionalGeneration, Im2LatexImageProcessor, Im2LatexProcessor
+from im2latex_hf import Im2LatexForConditionalGeneration, Im2LatexProcessor
 from im2latex_hf.rendering import render_formulas
-from im2latex_hf.tokenization_im2latex import train_latex_tokenizer
 
-from .conftest import REPO_ROOT
+from .conftest import REPO_ROOT, train_tiny_model
 
 FORMULAS = [
     r"x ^ { 2 } + y ^ { 2 } = 1",
@@ -30,26 +29,9 @@ FORMULAS = [
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny model trained on six rendered formulas until it reproduces them (greedy)."""
-    torch.manual_seed(0)
     images = [result.image for result in render_formulas(FORMULAS, dpi=100)]
     assert all(image is not None for image in images)
-    processor = Im2LatexProcessor(Im2LatexImageProcessor(), train_latex_tokenizer(FORMULAS))
-    config = Im2LatexConfig(
-        vocab_size=len(processor.tokenizer), d_model=64, decoder_layers=2, decoder_attention_heads=4,
-        decoder_ffn_dim=128, dropout=0.0, max_position_embeddings=64,
-    )  # fmt: skip
-    model = Im2LatexForConditionalGeneration(config)
-    batch = processor(images=images, text=FORMULAS)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(300):
-        loss = model(**batch).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        if loss.item() < 0.01:
-            break
-    model.eval()  # BatchNorm statistics: the running ones from training
+    model, processor = train_tiny_model(FORMULAS, images)
     return model, processor, images
 
 

@@ -17,7 +17,13 @@ from im2latex_hf import Im2LatexConfig, Im2LatexForConditionalGeneration
 from im2latex_hf.augmentation import AugmentationConfig
 from im2latex_hf.rendering import render_formulas
 from im2latex_hf.tokenization_im2latex import train_latex_tokenizer
-from im2latex_hf.training import BucketBatchSampler, TrainConfig, resolve_mixed_precision, training_step
+from im2latex_hf.training import (
+    BucketBatchSampler,
+    TrainConfig,
+    build_scheduler,
+    resolve_mixed_precision,
+    training_step,
+)
 
 from .conftest import REPO_ROOT
 
@@ -134,6 +140,24 @@ def test_augment_setting_builds_the_configured_augmenter(tmp_path):
     path.write_text("augment: {sparkle_p: 0.5}\n")
     with pytest.raises(TypeError, match="sparkle_p"):
         TrainConfig.from_yaml(path).augmenter()
+
+
+def test_warmup_stable_decay_schedule_from_yaml_holds_the_lr_then_decays_it_to_zero(tmp_path):
+    path = tmp_path / "train.yaml"
+    path.write_text(
+        "learning_rate: 0.001\nwarmup_steps: 10\nmax_steps: 100\nlr_scheduler: warmup_stable_decay\n"
+        "lr_scheduler_kwargs: {num_decay_steps: 40, decay_type: linear}\n"
+    )
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    scheduler = build_scheduler(TrainConfig.from_yaml(path), optimizer)
+    rates = []
+    for _ in range(100):
+        rates.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    assert rates[0] == 0 and rates[5] == pytest.approx(5e-4)  # warmup
+    assert rates[10:60] == [pytest.approx(1e-3)] * 50  # stable
+    assert rates[80] == pytest.approx(5e-4) and rates[99] < 5e-5  # linear decay over the last 40 steps
 
 
 def test_bf16_training_autocasts_the_model_and_keeps_fp32_weights():

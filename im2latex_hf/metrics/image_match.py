@@ -14,6 +14,7 @@ match. Here a run counts the longer of its two sides, and adjacent edits form on
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import islice
 
 import numpy as np
@@ -41,6 +42,32 @@ def image_match(a: Image.Image, b: Image.Image) -> tuple[bool, bool]:
     return with_space, no_space
 
 
+@dataclass(frozen=True)
+class PairMatch:
+    """One prediction against its reference, both rendered."""
+
+    reference_renders: bool
+    prediction_renders: bool
+    match: bool
+    match_no_space: bool
+
+
+def pair_matches(predictions: Sequence[str], references: Sequence[str], *, workers: int = 2) -> list[PairMatch]:
+    """Render each prediction and its reference alike and compare them (`image_match`), pair by pair."""
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
+    interleaved = (formula for pair in zip(references, predictions) for formula in pair)
+    results = iter_render(interleaved, workers=workers, **RENDER_OPTIONS)
+    matches = []
+    while pair := list(islice(results, 2)):
+        gold, prediction = pair
+        if gold.image is None or prediction.image is None:
+            matches.append(PairMatch(gold.image is not None, prediction.image is not None, False, False))
+        else:
+            matches.append(PairMatch(True, True, *image_match(gold.image, prediction.image)))
+    return matches
+
+
 def image_match_rates(
     predictions: Sequence[str], references: Sequence[str], *, workers: int = 2
 ) -> dict[str, float | int]:
@@ -49,29 +76,14 @@ def image_match_rates(
     Rates are over the references that render (``evaluated``), as im2markup counted only rendered
     gold images; a prediction that fails to render is a mismatch.
     """
-    if len(predictions) != len(references):
-        raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
-    interleaved = (formula for pair in zip(references, predictions) for formula in pair)
-    results = iter_render(interleaved, workers=workers, **RENDER_OPTIONS)
-    evaluated = matches = matches_no_space = unrenderable_references = unrenderable_predictions = 0
-    while pair := list(islice(results, 2)):
-        gold, prediction = pair
-        if gold.image is None:
-            unrenderable_references += 1
-            continue
-        evaluated += 1
-        if prediction.image is None:
-            unrenderable_predictions += 1
-            continue
-        with_space, no_space = image_match(gold.image, prediction.image)
-        matches += with_space
-        matches_no_space += no_space
+    pairs = [pair for pair in pair_matches(predictions, references, workers=workers) if pair.reference_renders]
+    evaluated = len(pairs)
     return {
-        "image_match": matches / evaluated if evaluated else 0.0,
-        "image_match_no_space": matches_no_space / evaluated if evaluated else 0.0,
+        "image_match": sum(pair.match for pair in pairs) / evaluated if evaluated else 0.0,
+        "image_match_no_space": sum(pair.match_no_space for pair in pairs) / evaluated if evaluated else 0.0,
         "evaluated": evaluated,
-        "unrenderable_references": unrenderable_references,
-        "unrenderable_predictions": unrenderable_predictions,
+        "unrenderable_references": len(predictions) - evaluated,
+        "unrenderable_predictions": sum(not pair.prediction_renders for pair in pairs),
     }
 
 
