@@ -108,11 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--image", required=True, help="the formula image")
     verify.add_argument("--latex", required=True, help="the LaTeX to check")
-    verify.add_argument("--timeout", type=float, default=10.0, help="seconds each TeX run may take")
-    verify.set_defaults(run=_verify)
-
     from .looks import LOOKS
-    from .rendering import FONTS
+    from .rendering import DEFAULT_TIMEOUT, FONTS
+
+    verify.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds each TeX run may take")
+    verify.set_defaults(run=_verify)
 
     render = commands.add_parser("render", help="render LaTeX formulas (one a line) to PNG images with TeX")
     render.add_argument("--input", required=True, help="text file, one formula a line")

@@ -73,6 +73,20 @@ def _scale_to_uint8(values: np.ndarray) -> np.ndarray:
     return np.clip(np.nan_to_num(values) / full_scale * 255.0, 0, 255).astype(np.uint8)
 
 
+def ink_levels(image: Image.Image | np.ndarray, min_contrast: int, crop_above: float) -> np.ndarray:
+    """Ink in [0, 1] (background 0, darkest pixel 1), cropped to the pixels above ``crop_above``.
+
+    Raises `InvalidImageError` when background and darkest pixel differ by less than ``min_contrast``.
+    """
+    gray = to_grayscale(image).astype(np.float32)
+    background, darkest = float(np.median(gray)), float(gray.min())
+    if background - darkest < min_contrast:
+        raise InvalidImageError("image is blank: no ink found")
+    ink = np.clip((background - gray) / (background - darkest), 0.0, 1.0)
+    rows, cols = np.flatnonzero((ink > crop_above).any(axis=1)), np.flatnonzero((ink > crop_above).any(axis=0))
+    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
 def text_height(ink: np.ndarray) -> float:
     """Median height of the glyph clusters (runs of columns holding ink): a scale estimate robust to layout."""
     columns = ink.any(axis=0)
@@ -135,13 +149,7 @@ class Im2LatexImageProcessor(BaseImageProcessor):
         height, width = (image.shape[:2]) if isinstance(image, np.ndarray) else (image.height, image.width)
         if height * width > self.max_input_pixels:
             raise InvalidImageError(f"image too large: {width}x{height} pixels (limit {self.max_input_pixels:,})")
-        gray = to_grayscale(image).astype(np.float32)
-        background, darkest = float(np.median(gray)), float(gray.min())
-        if background - darkest < self.min_contrast:
-            raise InvalidImageError("image is blank: no ink found")
-        ink = np.clip((background - gray) / (background - darkest), 0.0, 1.0)
-        rows, cols = np.flatnonzero((ink > 0.25).any(axis=1)), np.flatnonzero((ink > 0.25).any(axis=0))
-        ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        ink = ink_levels(image, self.min_contrast, crop_above=0.25)
 
         scale = self.target_text_height / text_height(ink > 0.5)
         if not 1 / self.scale_tolerance <= scale <= self.scale_tolerance:

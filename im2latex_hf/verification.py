@@ -26,11 +26,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from .image_processing_im2latex import ImageLike, InvalidImageError, load_image, to_grayscale
+from .image_processing_im2latex import ImageLike, load_image, to_grayscale
+from .image_processing_im2latex import ink_levels as processor_ink_levels
 from .looks import IM2LATEX_BUCKETS, IM2LATEX_DPI, IM2LATEX_PADDING
 from .rendering import DEFAULT_TIMEOUT, FONTS, iter_render
 
@@ -92,6 +94,7 @@ def verify(
     """
     if len(images) != len(candidates):
         raise ValueError(f"{len(images)} images but {len(candidates)} candidate lists")
+    images = [_opened(image) for image in images]  # each file read once
     inks = [ink_levels(image) for image in images]
     in_im2latex_look = [is_im2latex_look(image) for image in images]
     looks_of = [[IM2LATEX_LOOK] if fixed else list(LOOKS) for fixed in in_im2latex_look]
@@ -133,29 +136,24 @@ def _render_and_score(
 
 def ink_levels(image: ImageLike) -> np.ndarray:
     """The image's ink in [0, 1], cropped to the ink; `InvalidImageError` if it cannot be read or is blank."""
-    if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
-        image = load_image(image)
-    gray = to_grayscale(image).astype(np.float32)
-    background, darkest = float(np.median(gray)), float(gray.min())
-    if background - darkest < MIN_CONTRAST:
-        raise InvalidImageError("image is blank: no ink found")
-    ink = np.clip((background - gray) / (background - darkest), 0.0, 1.0)
-    rows, cols = np.flatnonzero((ink > 0.5).any(axis=1)), np.flatnonzero((ink > 0.5).any(axis=0))
-    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return processor_ink_levels(_opened(image), MIN_CONTRAST, crop_above=0.5)
 
 
 def is_im2latex_look(image: ImageLike) -> bool:
     """Whether an image looks made by im2markup's pipeline: a halved bucket size, ink from the halved padding."""
-    if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
-        image = load_image(image)
+    image = _opened(image)
     height, width = image.shape[:2] if isinstance(image, np.ndarray) else (image.height, image.width)
     if (2 * width, 2 * height) not in IM2LATEX_BUCKETS:
         return False
-    gray = to_grayscale(image)
-    ink = gray < 128
+    ink = to_grayscale(image) < 128
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     padding = IM2LATEX_PADDING // 2
     return rows.size > 0 and abs(int(rows[0]) - padding) <= 1 and abs(int(cols[0]) - padding) <= 1
+
+
+def _opened(image: ImageLike) -> Image.Image | np.ndarray:
+    """A file path opened as an image (`InvalidImageError` if it cannot be); images and arrays as they are."""
+    return load_image(image) if isinstance(image, (str, Path)) else image
 
 
 def compare(image_ink: np.ndarray, render_ink: np.ndarray) -> float:
