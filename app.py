@@ -1,8 +1,9 @@
 """Gradio app: a printed math formula image in, its LaTeX out.
 
-    python app.py [--model PATH_OR_HUB_ID] [--host 0.0.0.0] [--port 7860]
+    python app.py [--model PATH_OR_HUB_ID] [--backend pytorch|onnx] [--host 0.0.0.0] [--port 7860]
 
-The model is ``--model``, else ``$IM2LATEX_MODEL``, else the one bundled with ``im2latex_hf``.
+The model is ``--model``, else ``$IM2LATEX_MODEL``, else the one bundled with ``im2latex_hf``; it runs in
+PyTorch, or in ONNX Runtime with ``--backend onnx`` or ``$IM2LATEX_BACKEND=onnx``.
 Host and port default to Gradio's (``$GRADIO_SERVER_NAME``/``$GRADIO_SERVER_PORT``, as set on
 Hugging Face Spaces, else 127.0.0.1:7860). The HTTP API endpoint is ``/predict``; see docs/app.md.
 
@@ -27,9 +28,9 @@ from typing import Any, BinaryIO
 import gradio as gr
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-import im2latex_hf
-from im2latex_hf.image_processing_im2latex import InvalidImageError
-from im2latex_hf.inference import FormulaReader
+from im2latex_hf.bundled_model import DEFAULT_MODEL
+from im2latex_hf.inference import BACKENDS, FormulaReader
+from im2latex_hf.preprocessing import InvalidImageError
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 MAX_PIXELS = 20_000_000
@@ -226,13 +227,19 @@ def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None, **
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve the im2latex Gradio app.")
     parser.add_argument(
-        "--model", default=os.environ.get("IM2LATEX_MODEL", im2latex_hf.DEFAULT_MODEL),
+        "--model", default=os.environ.get("IM2LATEX_MODEL", DEFAULT_MODEL),
         help="model folder or Hugging Face Hub id (default: $IM2LATEX_MODEL, else the bundled model)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--backend", default=os.environ.get("IM2LATEX_BACKEND", "pytorch"), choices=BACKENDS,
+        help="onnx: ONNX Runtime on the CPU, a PyTorch model exported at first use; onnx-int8: with int8 decoder "
+        "weights (default: $IM2LATEX_BACKEND, else pytorch)",
     )  # fmt: skip
     parser.add_argument("--host", help="address to listen on, 0.0.0.0 for all (default: Gradio's, 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default: Gradio's, 7860)")
     args = parser.parse_args(argv)
-    launch(build_demo(FormulaReader.from_pretrained(args.model)), host=args.host, port=args.port)
+    reader = FormulaReader.from_pretrained(args.model, backend=args.backend)
+    launch(build_demo(reader), host=args.host, port=args.port)
 
 
 if __name__ == "__main__":

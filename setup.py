@@ -27,6 +27,9 @@ setup(
         "tqdm",
         "sacrebleu>=2.4",
         "rapidfuzz>=3",
+        "onnxruntime>=1.20",  # the onnx backend; onnx and onnxscript: torch.onnx's exporter
+        "onnx>=1.17",
+        "onnxscript>=0.5",
     ],
     extras_require={
         "app": ["gradio>=6,<7"],

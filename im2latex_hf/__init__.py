@@ -1,47 +1,51 @@
 """im2latex_hf: printed math formula images → LaTeX, as a Hugging Face transformers model.
 
-Importing the package registers the model with the Auto classes::
+Using the package's model API registers the model with the Auto classes::
 
     import im2latex_hf
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     model = AutoModelForImageTextToText.from_pretrained(im2latex_hf.DEFAULT_MODEL)
     processor = AutoProcessor.from_pretrained(im2latex_hf.DEFAULT_MODEL)
+
+For a Hub repo id, call ``im2latex_hf.register()`` first (or pass ``trust_remote_code=True``).
+``import im2latex_hf`` itself stays light (no torch, no transformers), so the CLI and the ONNX Runtime
+backend start fast: the names below are loaded, and the Auto classes registered, on first use.
 """
 
-from pathlib import Path
+from __future__ import annotations
 
-from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageTextToText, AutoProcessor
+import importlib
+from typing import Any
 
-from .configuration_im2latex import Im2LatexConfig
-from .image_processing_im2latex import Im2LatexImageProcessor, InvalidImageError
-from .modeling_im2latex import Im2LatexForConditionalGeneration
-from .processing_im2latex import Im2LatexProcessor
+_EXPORTS = {
+    "DEFAULT_MODEL": "bundled_model",
+    "FormulaReader": "inference",
+    "Im2LatexConfig": "configuration_im2latex",
+    "Im2LatexForConditionalGeneration": "modeling_im2latex",
+    "Im2LatexImageProcessor": "image_processing_im2latex",
+    "Im2LatexProcessor": "processing_im2latex",
+    "InvalidImageError": "preprocessing",
+}
 
-DEFAULT_MODEL = str(Path(__file__).resolve().parent / "default_model")
-"""Path of the model folder shipped inside the package (weights, tokenizer, processor, model card)."""
 
-AutoConfig.register(Im2LatexConfig.model_type, Im2LatexConfig, exist_ok=True)
-AutoModelForImageTextToText.register(Im2LatexConfig, Im2LatexForConditionalGeneration, exist_ok=True)
-# One implementation (numpy + Pillow) serves whichever backend transformers asks for.
-AutoImageProcessor.register(
-    Im2LatexConfig,
-    image_processor_classes={"torchvision": Im2LatexImageProcessor, "pil": Im2LatexImageProcessor},
-    exist_ok=True,
-)
-AutoProcessor.register(Im2LatexConfig, Im2LatexProcessor, exist_ok=True)
+def register() -> None:
+    """Register the im2latex config, model, image processor and processor with transformers' Auto classes."""
+    importlib.import_module(".auto_registration", __name__)
 
-# Saved configs carry `auto_map`, so Hub users without this package can load with trust_remote_code=True.
-Im2LatexConfig.register_for_auto_class()
-Im2LatexForConditionalGeneration.register_for_auto_class("AutoModelForImageTextToText")
-Im2LatexImageProcessor.register_for_auto_class("AutoImageProcessor")
-Im2LatexProcessor.register_for_auto_class("AutoProcessor")
 
-__all__ = [
-    "DEFAULT_MODEL",
-    "Im2LatexConfig",
-    "Im2LatexForConditionalGeneration",
-    "Im2LatexImageProcessor",
-    "Im2LatexProcessor",
-    "InvalidImageError",
-]
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name != "InvalidImageError":
+        register()
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+__all__ = [*_EXPORTS, "register"]

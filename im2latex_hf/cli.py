@@ -1,5 +1,7 @@
 """The `im2latex` command: predict (image → LaTeX), verify (LaTeX vs image → score), render (LaTeX → images),
-evaluate (a split → metrics)."""
+evaluate (a split → metrics), export-onnx (a model → ONNX graphs for the onnx backend).
+
+Imports stay inside the subcommands, so that `--help` and the ONNX backend start without torch or transformers."""
 
 from __future__ import annotations
 
@@ -8,14 +10,15 @@ import logging
 import sys
 from pathlib import Path
 
-from . import DEFAULT_MODEL
+from .bundled_model import DEFAULT_MODEL
+from .inference import BACKENDS
 
 
 def _predict(args: argparse.Namespace) -> int:
     from .inference import FormulaReader
 
     try:
-        reader = FormulaReader.from_pretrained(args.model, device=args.device)
+        reader = FormulaReader.from_pretrained(args.model, device=args.device, backend=args.backend)
     except (OSError, ValueError) as error:
         print(f"im2latex: cannot load model {args.model}: {error}", file=sys.stderr)
         return 2
@@ -40,8 +43,20 @@ def _predict(args: argparse.Namespace) -> int:
     return 1 if any(reading.error is not None for reading in readings) else 0
 
 
+def _export_onnx(args: argparse.Namespace) -> int:
+    from .onnx.export import export_pretrained
+
+    try:
+        export_pretrained(args.model, args.output)
+    except (OSError, ValueError) as error:
+        print(f"im2latex: cannot load model {args.model}: {error}", file=sys.stderr)
+        return 2
+    print(f"exported {args.model} to {args.output}")
+    return 0
+
+
 def _verify(args: argparse.Namespace) -> int:
-    from .image_processing_im2latex import InvalidImageError
+    from .preprocessing import InvalidImageError
     from .verification import verify
 
     try:
@@ -92,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--num-beams", type=int, default=4, help="beam width; 1 is greedy decoding")
     predict.add_argument("--max-new-tokens", type=int, default=200)
     predict.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
+    predict.add_argument(
+        "--backend", default="pytorch", choices=BACKENDS,
+        help="onnx: ONNX Runtime on the CPU (a PyTorch model is exported at first use and cached); "
+        "onnx-int8: the same with int8 decoder weights",
+    )  # fmt: skip
     predict.add_argument("--with-names", action="store_true", help="prefix each line with the image path and a tab")
     predict.add_argument(
         "--verify",
@@ -126,6 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--inline", action="store_true", help="inline (text) style instead of display style")
     render.add_argument("--workers", type=int, default=2, help="TeX processes in parallel")
     render.set_defaults(run=_render)
+
+    export = commands.add_parser(
+        "export-onnx", help="export a model to ONNX (encoder and decoder graphs) for `predict --backend onnx`"
+    )
+    export.add_argument("--model", default=DEFAULT_MODEL, help="model folder or Hub repo id (default: bundled)")
+    export.add_argument("--output", required=True, help="folder to write: graphs, config, tokenizer and processor")
+    export.set_defaults(run=_export_onnx)
 
     from .evaluation import add_arguments
 

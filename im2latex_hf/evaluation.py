@@ -25,8 +25,8 @@ from PIL import Image
 from rapidfuzz.distance import Levenshtein
 from tqdm.auto import tqdm
 
-from . import DEFAULT_MODEL
-from .data import FORMULA_FILE, build_im2latex_dataset
+from .bundled_model import DEFAULT_MODEL
+from .inference import BACKENDS, FormulaReader
 from .latex import join_tokens, tokenize_latex
 from .metrics import load_metric, pair_matches
 from .metrics.image_match import RENDER_OPTIONS
@@ -75,6 +75,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--render-workers", type=int, default=2, help="TeX processes for image match")
     parser.add_argument("--num-errors", type=int, default=50, help="worst errors shown in errors.html")
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
+    parser.add_argument(
+        "--backend",
+        default="pytorch",
+        choices=BACKENDS,
+        help="onnx: ONNX Runtime on the CPU; onnx-int8: with an int8 decoder",
+    )
     parser.add_argument("--output-dir", default=None, help="default: reports/<split>-beam<K>")
 
 
@@ -83,7 +89,7 @@ def run_evaluation(args: argparse.Namespace) -> int:
     from datasets import Image as ImageFeature
     from datasets import load_from_disk
 
-    from .inference import FormulaReader
+    from .data import FORMULA_FILE, build_im2latex_dataset
 
     start = time.perf_counter()
     try:
@@ -98,7 +104,7 @@ def run_evaluation(args: argparse.Namespace) -> int:
         dataset = dataset.select(range(min(args.limit, len(dataset))))
     dataset = dataset.cast_column("image", ImageFeature(decode=False))
     try:
-        reader = FormulaReader.from_pretrained(args.model, device=args.device)
+        reader = FormulaReader.from_pretrained(args.model, device=args.device, backend=args.backend)
     except (OSError, ValueError) as error:
         print(f"im2latex: cannot load model {args.model}: {error}", file=sys.stderr)
         return 2
@@ -158,6 +164,7 @@ def run_evaluation(args: argparse.Namespace) -> int:
             "max_new_tokens": args.max_new_tokens,
             "batch_size": args.batch_size,
             "device": str(reader.device),
+            "backend": args.backend,
             "verify": bool(args.verify or args.rerank),
             "rerank": args.rerank,
         },
@@ -364,6 +371,7 @@ def summary(report: dict, output_dir: Path) -> str:
     metrics, counts, timing, decoding = report["metrics"], report["counts"], report["timing"], report["decoding"]
     lines = [
         f"{report['model']} on {report['data']} [{report['split']}], beam {decoding['num_beams']}"
+        + (f", {decoding['backend']}" if decoding["backend"] != "pytorch" else "")
         + (", canonical" if report["canonical"] else ""),
         f"  BLEU-4          {metrics['bleu4']:.4f}",
         f"  edit accuracy   {metrics['edit_accuracy']:.4f}",

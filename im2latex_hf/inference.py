@@ -6,15 +6,19 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from transformers import AutoModelForImageTextToText, AutoProcessor
-from transformers.utils import logging as hf_logging
+import numpy as np
 
-from . import DEFAULT_MODEL
-from .image_processing_im2latex import ImageLike, InvalidImageError
+from .bundled_model import DEFAULT_MODEL
+from .preprocessing import ImageLike, InvalidImageError, pad_ink_maps
 from .verification import Verification
 from .verification import verify as verify_candidates
+
+if TYPE_CHECKING:
+    import torch
+
+    from .onnx.runtime import OnnxIm2Latex, OnnxProcessor
 
 
 @dataclass
@@ -37,30 +41,41 @@ class Reading:
         return None if self.verification is None else self.verification.score
 
 
+BACKENDS = ("pytorch", "onnx", "onnx-int8")
+
+
 class FormulaReader:
-    """A model and its processor, ready to turn images into LaTeX."""
+    """A model and its processor, ready to turn images into LaTeX (PyTorch; `OnnxFormulaReader`: ONNX Runtime)."""
 
     def __init__(self, model, processor, device: str | torch.device | None = None):
+        import torch
+
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
         self.processor = processor
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str = DEFAULT_MODEL, device: str | None = None) -> FormulaReader:
-        """Load from a local folder or a Hub repo id (the bundled model by default)."""
-        try:
-            with _quiet_loading(Path(name_or_path).is_dir()):
-                model = AutoModelForImageTextToText.from_pretrained(name_or_path)
-        except (OSError, ValueError) as error:
-            if Path(name_or_path).exists():
-                raise
-            if name_or_path.startswith(("/", ".", "~")) or name_or_path.count("/") > 1:  # a path, not a Hub id
-                raise OSError("no such model folder") from error
-            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise OSError(f"no such model folder, and no Hub model of that name could be loaded ({reason})") from error
+    def from_pretrained(
+        cls, name_or_path: str = DEFAULT_MODEL, device: str | None = None, backend: str = "pytorch"
+    ) -> FormulaReader:
+        """Load from a local folder or a Hub repo id (the bundled model by default).
+
+        ``backend="onnx"`` reads with ONNX Runtime on the CPU (`OnnxFormulaReader`); ``"onnx-int8"`` with the
+        decoder's weights in int8 (faster; see the README's benchmark for its accuracy).
+        """
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+        if backend.startswith("onnx"):
+            return OnnxFormulaReader.from_pretrained(name_or_path, device, int8=backend == "onnx-int8")
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        from . import register
+
+        register()
+        with _model_not_found(name_or_path), _quiet_loading(Path(name_or_path).is_dir()):
+            model = AutoModelForImageTextToText.from_pretrained(name_or_path)
         return cls(model, AutoProcessor.from_pretrained(name_or_path), device)
 
-    @torch.inference_mode()
     def read(
         self,
         images: Sequence[ImageLike],
@@ -91,15 +106,7 @@ class FormulaReader:
         order = sorted(ink_maps, key=lambda i: ink_maps[i].shape[::-1])
         for start in range(0, len(order), batch_size):
             indices = order[start : start + batch_size]
-            inputs = self.processor.image_processor.pad([ink_maps[i] for i in indices]).to(self.device)
-            generated = self.model.generate(
-                **inputs,
-                num_beams=max(num_beams, per_image),
-                num_return_sequences=per_image,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-            )
-            texts = self.processor.batch_decode(generated)
+            texts = self._decode([ink_maps[i] for i in indices], max(num_beams, per_image), per_image, max_new_tokens)
             for position, i in enumerate(indices):
                 candidates[i] = texts[position * per_image : (position + 1) * per_image]
         if verify or rerank:
@@ -115,10 +122,75 @@ class FormulaReader:
                 readings[i].latex = texts[0]
         return readings
 
+    def _decode(self, ink_maps: list[np.ndarray], num_beams: int, per_image: int, max_new_tokens: int) -> list[str]:
+        """``per_image`` LaTeX candidates for each ink map, best first."""
+        import torch
+
+        inputs = self.processor.image_processor.pad(ink_maps).to(self.device)
+        with torch.inference_mode():
+            generated = self.model.generate(
+                **inputs,
+                num_beams=num_beams,
+                num_return_sequences=per_image,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+            )
+        return self.processor.batch_decode(generated)
+
+
+class OnnxFormulaReader(FormulaReader):
+    """`FormulaReader` over ONNX Runtime sessions (`onnx.runtime`), on the CPU; imports no torch or transformers
+    unless a PyTorch model has to be exported first."""
+
+    def __init__(self, model: OnnxIm2Latex, processor: OnnxProcessor):
+        self.device = "cpu"
+        self.model = model
+        self.processor = processor
+
+    @classmethod
+    def from_pretrained(
+        cls, name_or_path: str = DEFAULT_MODEL, device: str | None = None, int8: bool = False
+    ) -> OnnxFormulaReader:
+        """Load an exported folder (`im2latex export-onnx`) as it is; a PyTorch model folder or Hub repo id is
+        exported at first use and the export cached (`onnx.onnx_model_folder`). ``int8``: the int8-weight decoder."""
+        from .onnx import onnx_model_folder
+        from .onnx.runtime import OnnxIm2Latex, OnnxProcessor
+
+        if device not in (None, "cpu"):
+            raise ValueError(f"the onnx backend runs on the CPU, not on {device!r}")
+        with _model_not_found(name_or_path):
+            folder = onnx_model_folder(name_or_path)
+        return cls(OnnxIm2Latex(folder, int8=int8), OnnxProcessor(folder))
+
+    def _decode(self, ink_maps: list[np.ndarray], num_beams: int, per_image: int, max_new_tokens: int) -> list[str]:
+        generated = self.model.generate(
+            **pad_ink_maps(ink_maps),
+            num_beams=num_beams,
+            num_return_sequences=per_image,
+            max_new_tokens=max_new_tokens,
+        )
+        return self.processor.batch_decode(generated)
+
+
+@contextmanager
+def _model_not_found(name_or_path: str) -> Iterator[None]:
+    """Says "no such model folder" (and why a Hub id failed) when ``name_or_path`` is neither a folder nor a Hub model."""
+    try:
+        yield
+    except (OSError, ValueError) as error:
+        if Path(name_or_path).exists():
+            raise
+        if name_or_path.startswith(("/", ".", "~")) or name_or_path.count("/") > 1:  # a path, not a Hub id
+            raise OSError("no such model folder") from error
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise OSError(f"no such model folder, and no Hub model of that name could be loaded ({reason})") from error
+
 
 @contextmanager
 def _quiet_loading(quiet: bool) -> Iterator[None]:
     """Without transformers' progress bars while ``quiet`` (a local folder loads in a blink; Hub downloads keep theirs)."""
+    from transformers.utils import logging as hf_logging
+
     was_enabled = hf_logging.is_progress_bar_enabled()
     if quiet:
         hf_logging.disable_progress_bar()

@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .image_processing_im2latex import ImageLike, load_image, to_grayscale
-from .image_processing_im2latex import ink_levels as processor_ink_levels
 from .looks import IM2LATEX_BUCKETS, IM2LATEX_DPI, IM2LATEX_PADDING
+from .preprocessing import ImageLike, load_image, to_grayscale
+from .preprocessing import ink_levels as processor_ink_levels
 from .rendering import DEFAULT_TIMEOUT, FONTS, iter_render
 
 WORK_HEIGHT = 64

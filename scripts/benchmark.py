@@ -1,10 +1,17 @@
-"""Decoding speed of a model on the CPU (or GPU): latency per formula and batch throughput, with and without the cache.
+"""Decoding speed on the CPU (or GPU), PyTorch and ONNX Runtime: latency per formula and batch throughput.
 
-    python scripts/benchmark.py [--model PATH_OR_ID] [--images examples/*.png] [--repeats 5]
+    python scripts/benchmark.py [--model PATH_OR_ID] [--images 'examples/*.png' ...] [--repeats 3]
+    python scripts/benchmark.py --data ../shared/data/im2latex-100k --split test --limit 40
 
-Prints, for greedy and beam-4 decoding, the median and p90 latency of one formula at batch 1 and the
-throughput at batch 16, each with the KV cache (the default) and without it (everything recomputed
-at each step), so the cache's gain shows.
+Prints one table: for PyTorch (KV cache on, and off: everything recomputed at each step) and ONNX Runtime
+(`im2latex_hf.onnx`, always cached; ``onnx-int8``: the decoder with int8 weights), greedy and beam-4
+decoding, the median and p90 milliseconds to decode one formula at batch 1, the formulas/s at batch 16
+(images sorted by size, as `FormulaReader` batches them), the mean generated tokens (the end token
+included), and for ONNX the share of formulas with the very tokens PyTorch gives. Timed: the model
+(`generate`, encoder included) on preprocessed images; PyTorch and the ONNX encoder use the same number
+of threads.
+Images: ``--images`` (files or glob patterns), or the first ``--limit`` images of a ``--split`` of ``--data``
+(im2latex-100k's original layout, or a folder saved by scripts/build_dataset.py).
 """
 
 from __future__ import annotations
@@ -13,49 +20,117 @@ import argparse
 import glob
 import statistics
 import time
+from collections.abc import Callable
+from pathlib import Path
 
+import numpy as np
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 import im2latex_hf
+from im2latex_hf.data import IMAGE_DIR, SPLIT_FILES
+from im2latex_hf.onnx import onnx_model_folder
+from im2latex_hf.onnx.runtime import OnnxIm2Latex
+from im2latex_hf.preprocessing import pad_ink_maps
+
+Generate = Callable[[list[np.ndarray]], np.ndarray]
+"""Ink maps → generated token ids (one row per image)."""
 
 
-def time_generate(model, inputs, settings: dict) -> float:
-    """Seconds one `generate` call takes."""
+def dataset_images(data: str, split: str, limit: int) -> list:
+    """The first ``limit`` images of ``split`` of im2latex-100k's original layout or a saved dataset folder."""
+    folder = Path(data)
+    if (folder / SPLIT_FILES[split]).is_file():
+        names = [line.split()[0] for line in (folder / SPLIT_FILES[split]).read_text().splitlines() if line.strip()]
+        paths = [folder / IMAGE_DIR / name for name in names]
+        return [str(path) for path in paths if path.is_file()][:limit]
+    from datasets import load_from_disk
+
+    rows = load_from_disk(data)[split]
+    return list(rows.select(range(min(limit, len(rows))))["image"])
+
+
+def measure(generate: Generate, ink_maps: list[np.ndarray], repeats: int) -> tuple[list[float], float, list[list[int]]]:
+    """Seconds per formula at batch 1 (each image ``repeats`` times), formulas/s at batch 16, and the tokens."""
+    generate(ink_maps[:1])  # warm-up
+    latencies, sequences = [], []
+    for ink_map in ink_maps:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            generated = generate([ink_map])
+            latencies.append(time.perf_counter() - start)
+        sequences.append(generated[0].tolist())  # batch 1: no padding
+    by_size = sorted(ink_maps, key=lambda ink_map: ink_map.shape[::-1])
+    by_size = [by_size[i % len(by_size)] for i in range(max(16, len(by_size)))]
     start = time.perf_counter()
-    model.generate(**inputs, **settings)
-    return time.perf_counter() - start
+    for first in range(0, len(by_size), 16):
+        generate(by_size[first : first + 16])
+    return latencies, len(by_size) / (time.perf_counter() - start), sequences
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=im2latex_hf.DEFAULT_MODEL)
-    parser.add_argument("--images", nargs="+", default=sorted(glob.glob("examples/*.png")))
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per image at batch 1")
+    parser.add_argument("--model", default=im2latex_hf.DEFAULT_MODEL, help="PyTorch model folder or Hub id")
+    parser.add_argument("--images", nargs="+", default=["examples/*.png"], help="image files or glob patterns")
+    parser.add_argument("--data", help="read images from this dataset instead of --images")
+    parser.add_argument("--split", default="test", choices=sorted(SPLIT_FILES))
+    parser.add_argument("--limit", type=int, default=40, help="images taken from --data")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per image at batch 1")
     parser.add_argument("--max-new-tokens", type=int, default=200)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="for PyTorch")
     args = parser.parse_args()
 
+    if args.data:
+        images = dataset_images(args.data, args.split, args.limit)
+    else:
+        images = [path for pattern in args.images for path in sorted(glob.glob(pattern)) or [pattern]]
     model = AutoModelForImageTextToText.from_pretrained(args.model).to(args.device).eval()
     processor = AutoProcessor.from_pretrained(args.model)
-    singles = [processor(images=[image]).to(args.device) for image in args.images]
-    batch16 = processor(images=[args.images[i % len(args.images)] for i in range(16)]).to(args.device)
-    print(f"model {args.model} on {args.device} ({torch.get_num_threads()} threads), {len(args.images)} images")
-    print(f"{'decoding':<10} {'cache':<6} {'median ms':>10} {'p90 ms':>8} {'batch 16 formulas/s':>20} {'tokens':>7}")
+    onnx_folder = onnx_model_folder(args.model)
+    onnx_models = {
+        "onnx": OnnxIm2Latex(onnx_folder, threads=torch.get_num_threads()),
+        "onnx-int8": OnnxIm2Latex(onnx_folder, threads=torch.get_num_threads(), int8=True),
+    }
+    ink_maps = [processor.image_processor.ink_map(image) for image in images]
 
-    for num_beams in (1, 4):
-        for use_cache in (True, False):
-            settings = dict(num_beams=num_beams, use_cache=use_cache, max_new_tokens=args.max_new_tokens)
+    def pytorch(**settings) -> Generate:
+        def generate(batch: list[np.ndarray]) -> np.ndarray:
             with torch.inference_mode():
-                model.generate(**singles[0], **settings)  # warm-up
-                latencies = [time_generate(model, s, settings) for s in singles for _ in range(args.repeats)]
-                tokens = sum(model.generate(**s, **settings).shape[1] - 1 for s in singles) / len(singles)
-                throughput = 16 / time_generate(model, batch16, settings)
+                inputs = processor.image_processor.pad(batch).to(args.device)
+                return model.generate(**inputs, **settings, max_new_tokens=args.max_new_tokens).cpu().numpy()
+
+        return generate
+
+    def onnx(backend: str, **settings) -> Generate:
+        onnx_model = onnx_models[backend]
+        return lambda batch: onnx_model.generate(**pad_ink_maps(batch), **settings, max_new_tokens=args.max_new_tokens)
+
+    print(
+        f"model {args.model}, {len(images)} images; PyTorch on {args.device}, ONNX Runtime on the CPU; "
+        f"{torch.get_num_threads()} threads"
+    )
+    print(
+        f"{'backend':<10} {'decoding':<9} {'cache':<6} {'median ms':>10} {'p90 ms':>8} "
+        f"{'batch 16 formulas/s':>20} {'tokens':>7} {'same as PyTorch':>16}"
+    )
+    for num_beams in (1, 4):
+        name = "greedy" if num_beams == 1 else f"beam {num_beams}"
+        runs = [
+            ("pytorch", "yes", pytorch(num_beams=num_beams, use_cache=True)),
+            ("pytorch", "no", pytorch(num_beams=num_beams, use_cache=False)),
+            ("onnx", "yes", onnx("onnx", num_beams=num_beams)),
+            ("onnx-int8", "yes", onnx("onnx-int8", num_beams=num_beams)),
+        ]
+        reference = None
+        for backend, cache, generate in runs:
+            latencies, throughput, sequences = measure(generate, ink_maps, args.repeats)
+            reference = reference or sequences
+            same = sum(a == b for a, b in zip(sequences, reference)) / len(sequences)
             p90 = statistics.quantiles(latencies, n=10)[-1] if len(latencies) > 1 else latencies[0]
-            name = "greedy" if num_beams == 1 else f"beam {num_beams}"
             print(
-                f"{name:<10} {'yes' if use_cache else 'no':<6} {statistics.median(latencies) * 1000:>10.1f} "
-                f"{p90 * 1000:>8.1f} {throughput:>20.2f} {tokens:>7.1f}"
+                f"{backend:<10} {name:<9} {cache:<6} {statistics.median(latencies) * 1000:>10.1f} {p90 * 1000:>8.1f} "
+                f"{throughput:>20.2f} {statistics.mean(map(len, sequences)) - 1:>7.1f} "
+                f"{'' if backend == 'pytorch' else f'{same:.1%}':>16}"
             )
 
 

@@ -77,6 +77,19 @@ def test_predict_with_a_model_that_does_not_exist():
     assert "no such model folder" in result.stderr and "Repo id must be" not in result.stderr
 
 
+def test_the_command_starts_without_torch_or_transformers():
+    """`im2latex --help` and the parsing of every subcommand import no heavy library (they cost seconds)."""
+    script = """
+import sys
+from im2latex_hf.cli import build_parser
+build_parser().parse_args(["predict", "--backend", "onnx", "x.png"])
+print(sorted({"torch", "transformers", "timm", "datasets", "gradio", "onnxruntime"} & set(sys.modules)))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
+    assert im2latex("--help").returncode == 0
+
+
 def test_render_writes_images_failures_and_summary(tmp_path):
     (tmp_path / "formulas.txt").write_text("x ^ { 2 }\n\\undefinedcommand\n\n\\frac { 1 } { 2 }\n")
     result = im2latex("render", "--input", str(tmp_path / "formulas.txt"), "--output-dir", str(tmp_path / "out"))
