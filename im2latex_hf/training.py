@@ -17,9 +17,10 @@ from transformers import get_scheduler
 from .augmentation import AugmentationConfig, FormulaAugmenter
 from .configuration_im2latex import Im2LatexConfig
 from .corpus import load_corpus
-from .image_processing_im2latex import Im2LatexImageProcessor, InvalidImageError
+from .image_processing_im2latex import Im2LatexImageProcessor
 from .latex import tokenize_latex
 from .modeling_im2latex import Im2LatexForConditionalGeneration
+from .preprocessing import InvalidImageError
 from .processing_im2latex import Im2LatexProcessor
 
 
@@ -237,13 +238,23 @@ def build_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer) -> to
 
 
 def training_step(model, batch: dict, accelerator, optimizer, scheduler, max_grad_norm: float) -> float:
-    """One forward and backward pass (an optimizer step once gradients are accumulated); returns the loss."""
+    """One forward and backward pass (an optimizer step once gradients are accumulated); returns the loss.
+
+    A batch whose loss is not finite leaves the BatchNorm statistics as they were, and an optimizer step whose
+    gradients are not finite is skipped: one bad batch (or overflow) cannot turn the model into NaN.
+    """
+    buffers = [buffer.clone() for buffer in model.buffers()]  # BatchNorm statistics: a few thousand numbers
     with accelerator.accumulate(model):
         loss = model(**batch).loss
         accelerator.backward(loss)
+        if not torch.isfinite(loss):
+            for buffer, saved in zip(model.buffers(), buffers):
+                buffer.copy_(saved)
+        finite = True
         if accelerator.sync_gradients:
-            accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
-        optimizer.step()
+            finite = bool(torch.isfinite(accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)))
+        if finite:
+            optimizer.step()
         scheduler.step()
         optimizer.zero_grad()
     return loss.item()

@@ -137,25 +137,35 @@ def main() -> None:
         mininterval=1 if sys.stderr.isatty() else 60,  # a log file gets a line a minute
     )
     model.train()
-    running_loss, out_of_time = 0.0, False
+    running_loss, logged_steps, skipped_steps, out_of_time = 0.0, 0, 0, False
     while progress.step < config.max_steps:
         epoch, skip = divmod(progress.step * config.gradient_accumulation_steps, batches_per_epoch)
         sampler.set_epoch(epoch)
         loader = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
         for batch in loader:
             loss = training_step(model, batch, accelerator, optimizer, scheduler, config.max_grad_norm)
-            running_loss += loss / config.gradient_accumulation_steps
+            if math.isfinite(loss):
+                running_loss += loss / config.gradient_accumulation_steps
+            else:
+                skipped_steps += 1  # training_step skipped its update
             if not accelerator.sync_gradients:
                 continue
             progress.step += 1
+            logged_steps += 1
             bar.update(1)
             if progress.step % config.log_steps == 0:
-                mean_loss = running_loss / config.log_steps
+                mean_loss = running_loss / max(logged_steps - skipped_steps, 1)
                 accelerator.log(
-                    {"train_loss": mean_loss, "lr": scheduler.get_last_lr()[0], "epoch": epoch}, step=progress.step
+                    {
+                        "train_loss": mean_loss,
+                        "lr": scheduler.get_last_lr()[0],
+                        "epoch": epoch,
+                        "skipped_steps": skipped_steps,
+                    },
+                    step=progress.step,
                 )
-                bar.set_postfix(loss=f"{mean_loss:.3f}", refresh=False)  # redrawn at the bar's own pace
-                running_loss = 0.0
+                bar.set_postfix(loss=f"{mean_loss:.3f}", skipped=skipped_steps, refresh=False)  # at the bar's own pace
+                running_loss, logged_steps, skipped_steps = 0.0, 0, 0
             out_of_time = args.max_minutes is not None and time.monotonic() - started > args.max_minutes * 60
             done = progress.step >= config.max_steps or out_of_time
             if eval_loader is not None and (progress.step % config.eval_steps == 0 or done):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -182,3 +183,27 @@ def test_bf16_training_autocasts_the_model_and_keeps_fp32_weights():
     assert output_dtypes[0] == torch.bfloat16
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert losses[-1] < losses[0]
+
+
+def test_a_batch_with_non_finite_gradients_is_skipped_and_training_goes_on():
+    """One bad batch (NaN pixels: NaN loss and gradients) leaves weights and BatchNorm statistics as they were;
+    good batches still train."""
+    model = Im2LatexForConditionalGeneration(
+        Im2LatexConfig(vocab_size=20, d_model=32, decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=64)
+    )
+    accelerator = Accelerator(cpu=True)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    batch = {
+        "pixel_values": torch.rand(2, 1, 32, 64),
+        "pixel_mask": torch.ones(2, 32, 64, dtype=torch.long),
+        "labels": torch.randint(3, 20, (2, 6)),
+    }
+    bad = {**batch, "pixel_values": torch.full((2, 1, 32, 64), float("nan"))}
+    before = {name: p.detach().clone() for name, p in [*model.named_parameters(), *model.named_buffers()]}
+    assert math.isnan(training_step(model, bad, accelerator, optimizer, scheduler, max_grad_norm=1.0))
+    assert all(torch.equal(p, before[name]) for name, p in [*model.named_parameters(), *model.named_buffers()])
+    losses = [training_step(model, batch, accelerator, optimizer, scheduler, max_grad_norm=1.0) for _ in range(8)]
+    assert all(math.isfinite(loss) for loss in losses) and losses[-1] < losses[0]
+    assert all(torch.isfinite(p).all() for p in model.parameters())
