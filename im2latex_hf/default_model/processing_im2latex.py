@@ -5,7 +5,7 @@ from __future__ import annotations
 from transformers import ProcessorMixin
 from transformers.image_processing_base import BatchFeature
 
-from .image_processing_im2latex import ImageLike
+from .preprocessing import ImageLike
 
 
 class Im2LatexProcessor(ProcessorMixin):
