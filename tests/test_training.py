@@ -185,6 +185,7 @@ def test_bf16_training_autocasts_the_model_and_keeps_fp32_weights():
     assert losses[-1] < losses[0]
 
 
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before:UserWarning")
 def test_a_batch_with_non_finite_gradients_is_skipped_and_training_goes_on():
     """One bad batch (NaN pixels: NaN loss and gradients) leaves weights and BatchNorm statistics as they were;
     good batches still train."""

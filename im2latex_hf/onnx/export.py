@@ -18,6 +18,7 @@ model folder for `FormulaReader.from_pretrained(folder, backend="onnx")`.
 from __future__ import annotations
 
 import copy
+import logging
 import shutil
 import warnings
 from pathlib import Path
@@ -120,7 +121,12 @@ def export_onnx(model: nn.Module, processor, output_dir: str | Path) -> Path:
     config.save_pretrained(output_dir)
     if model.generation_config is not None:
         model.generation_config.save_pretrained(output_dir)
-    quantize_dynamic(output_dir / DECODER_FILE, output_dir / DECODER_INT8_FILE, weight_type=QuantType.QInt8)
+    root_logger, level = logging.getLogger(), logging.getLogger().level
+    root_logger.setLevel(logging.ERROR)  # quantize_dynamic's warning (pre-process shapes first) is for large CNNs
+    try:
+        quantize_dynamic(output_dir / DECODER_FILE, output_dir / DECODER_INT8_FILE, weight_type=QuantType.QInt8)
+    finally:
+        root_logger.setLevel(level)
     processor.save_pretrained(output_dir)
     return output_dir
 
