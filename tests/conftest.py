@@ -23,6 +23,16 @@ def shared_data_dir() -> Path:
     return path
 
 
+TINY_MODEL_FORMULAS = [  # what the tiny test models learn to read (test_model, test_onnx)
+    r"x ^ { 2 } + y ^ { 2 } = 1",
+    r"\frac { a } { b }",
+    r"\alpha + \beta",
+    r"\sum _ { i = 1 } ^ { n } i",
+    r"e ^ { i \pi } + 1 = 0",
+    r"\sqrt { 2 }",
+]
+
+
 def train_tiny_model(formulas: list[str], images: list) -> tuple[Im2LatexForConditionalGeneration, Im2LatexProcessor]:
     """A tiny model (and its processor, tokenizer trained on ``formulas``) trained until it reproduces them."""
     torch.manual_seed(0)

@@ -15,15 +15,7 @@ from im2latex_hf import Im2LatexForConditionalGeneration, Im2LatexProcessor
 from im2latex_hf.rendering import render_formulas
 
 from .conftest import REPO_ROOT, train_tiny_model
-
-FORMULAS = [
-    r"x ^ { 2 } + y ^ { 2 } = 1",
-    r"\frac { a } { b }",
-    r"\alpha + \beta",
-    r"\sum _ { i = 1 } ^ { n } i",
-    r"e ^ { i \pi } + 1 = 0",
-    r"\sqrt { 2 }",
-]
+from .conftest import TINY_MODEL_FORMULAS as FORMULAS
 
 
 @pytest.fixture(scope="module")

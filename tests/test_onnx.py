@@ -28,15 +28,8 @@ from im2latex_hf.preprocessing import pad_ink_maps
 from im2latex_hf.rendering import render_formulas
 
 from .conftest import REPO_ROOT, train_tiny_model
+from .conftest import TINY_MODEL_FORMULAS as FORMULAS
 
-FORMULAS = [
-    r"x ^ { 2 } + y ^ { 2 } = 1",
-    r"\frac { a } { b }",
-    r"\alpha + \beta",
-    r"\sum _ { i = 1 } ^ { n } i",
-    r"e ^ { i \pi } + 1 = 0",
-    r"\sqrt { 2 }",
-]
 # Formulas the model never saw, in many sizes: it reads them less surely, a harder case for parity.
 UNSEEN = [f"{a} ^ {{ {n} }} {op} {b}" for a, b, n, op in product("akmx", "byz", "23", "+-=")] + [
     rf"\frac {{ {a} }} {{ {b} + {n} }}" for a, b, n in product("anx", "by", "1234")

@@ -121,7 +121,8 @@ def export_onnx(model: nn.Module, processor, output_dir: str | Path) -> Path:
     config.save_pretrained(output_dir)
     if model.generation_config is not None:
         model.generation_config.save_pretrained(output_dir)
-    root_logger, level = logging.getLogger(), logging.getLogger().level
+    root_logger = logging.getLogger()
+    level = root_logger.level
     root_logger.setLevel(logging.ERROR)  # quantize_dynamic's warning (pre-process shapes first) is for large CNNs
     try:
         quantize_dynamic(output_dir / DECODER_FILE, output_dir / DECODER_INT8_FILE, weight_type=QuantType.QInt8)
