@@ -244,6 +244,10 @@ def decode(
 
 SCORE_BINS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
 """Lower edges of the calibration table's score bins (the last bin includes 1)."""
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99)
+"""Score thresholds the calibration reports the share kept and the precision of."""
+PSEUDO_LABEL_PRECISION = 0.98
+"""The image-match precision a pseudo-label threshold must reach (`scripts/pseudo_label.py --threshold`)."""
 
 
 def calibration(rows: list[Row], *, workers: int) -> dict[str, list[dict]]:
@@ -251,7 +255,8 @@ def calibration(rows: list[Row], *, workers: int) -> dict[str, list[dict]]:
 
     ``bins``: per score bin, the rows in it and their image-match rate (im2markup's rule, prediction
     against gold) and exact-match rate. ``thresholds``: per threshold, the share of rows scoring at
-    least that, and the image-match rate among them (its precision).
+    least that, and the image-match rate among them (its precision). ``pseudo_label_threshold``: the
+    lowest of those thresholds whose precision is at least `PSEUDO_LABEL_PRECISION` (None if none is).
     """
     read = [row for row in rows if row.score is not None]
     pairs = pair_matches([row.prediction for row in read], [row.gold for row in read], workers=workers)
@@ -274,7 +279,7 @@ def calibration(rows: list[Row], *, workers: int) -> dict[str, list[dict]]:
             }
         )
     thresholds = []
-    for low in SCORE_BINS[1:]:
+    for low in THRESHOLDS:
         members = [match for value, match, _ in scored if value >= low]
         thresholds.append(
             {
@@ -283,7 +288,13 @@ def calibration(rows: list[Row], *, workers: int) -> dict[str, list[dict]]:
                 "image_match": _rate(members),
             }
         )
-    return {"rows": len(scored), "bins": bins, "thresholds": thresholds}
+    precise = [t for t in thresholds if t["image_match"] is not None and t["image_match"] >= PSEUDO_LABEL_PRECISION]
+    return {
+        "rows": len(scored),
+        "bins": bins,
+        "thresholds": thresholds,
+        "pseudo_label_threshold": precise[0] if precise else None,
+    }
 
 
 def _rate(flags) -> float | None:
@@ -397,6 +408,18 @@ def summary(report: dict, output_dir: Path) -> str:
         for bin_ in report["calibration"]["bins"]:
             rate = "-" if bin_["image_match"] is None else f"{bin_['image_match']:.3f}"
             lines.append(f"    {bin_['score_from']:.2f}-{bin_['score_to']:.2f}   {bin_['rows']:5d}   {rate}")
+        lines.append("  score at least: share of rows, image match among them (precision)")
+        for threshold in report["calibration"]["thresholds"]:
+            share = "-" if threshold["share"] is None else f"{threshold['share']:.1%}"
+            rate = "-" if threshold["image_match"] is None else f"{threshold['image_match']:.3f}"
+            lines.append(f"    {threshold['score_at_least']:.2f}   {share:>6}   {rate}")
+        chosen = report["calibration"]["pseudo_label_threshold"]
+        lines.append(
+            f"  score >= {chosen['score_at_least']:.2f} keeps {chosen['share']:.1%} of rows at image-match precision "
+            f"{chosen['image_match']:.3f} (the pseudo-label threshold)"
+            if chosen
+            else f"  no score threshold reaches image-match precision {PSEUDO_LABEL_PRECISION}"
+        )
     lines += [
         f"  rows            {counts['rows']} ({counts['evaluated']} evaluated, {counts['unreadable']} unreadable)",
         (

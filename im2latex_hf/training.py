@@ -49,6 +49,25 @@ class DataSource:
         selected = dataset.select(indices).select_columns(["image", "formula"])
         return datasets.concatenate_datasets([selected] * self.repeat) if self.repeat > 1 else selected
 
+    @property
+    def pseudo_labelled(self) -> bool:
+        """Whether this is a folder of `scripts/pseudo_label.py` output (``pseudo-*.parquet``)."""
+        return any(Path(self.path).glob("pseudo-*.parquet"))
+
+
+def load_train_data(sources: list[DataSource]) -> datasets.Dataset:
+    """Every source, concatenated. Pseudo-labelled rows may not outnumber the others (real and rendered pairs),
+    so that on average they are at most half of a batch: a guard against the model learning its own mistakes."""
+    loaded = [source.load() for source in sources]
+    pseudo = sum(len(rows) for source, rows in zip(sources, loaded) if source.pseudo_labelled)
+    others = sum(len(rows) for rows in loaded) - pseudo
+    if pseudo > others:
+        raise ValueError(
+            f"{pseudo} pseudo-labelled rows outnumber the {others} real and rendered ones: "
+            "lower their repeat or add labelled data"
+        )
+    return datasets.concatenate_datasets(loaded)
+
 
 @dataclass
 class TrainConfig:
@@ -215,7 +234,7 @@ def build_model(config: TrainConfig, tokenizer) -> Im2LatexForConditionalGenerat
 
 def build_train_loader(config: TrainConfig, processor: Im2LatexProcessor) -> torch.utils.data.DataLoader:
     """The training `DataLoader`: every source of ``config.train_data``, bucketed batches, augmentation."""
-    train_set = add_lengths(datasets.concatenate_datasets([s.load() for s in config.train_data]), config.max_tokens)
+    train_set = add_lengths(load_train_data(config.train_data), config.max_tokens)
     sampler = BucketBatchSampler(train_set["width"], train_set["num_tokens"], config.batch_size, seed=config.seed)
     return torch.utils.data.DataLoader(
         train_set.select_columns(["image", "formula"]),

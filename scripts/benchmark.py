@@ -3,11 +3,12 @@
     python scripts/benchmark.py [--model PATH_OR_ID] [--images 'examples/*.png' ...] [--repeats 3]
     python scripts/benchmark.py --data ../shared/data/im2latex-100k --split test --limit 40
 
-Prints one table: for PyTorch (KV cache on, and off: everything recomputed at each step) and ONNX Runtime
-(`im2latex_hf.onnx`, always cached; ``onnx-int8``: the decoder with int8 weights), greedy and beam-4
+Prints one table: for PyTorch (KV cache on; off: everything recomputed at each step; ``bf16``: cache on,
+under ``torch.autocast`` in bfloat16, on CPUs with native bf16 only) and ONNX Runtime (`im2latex_hf.onnx`,
+always cached; ``onnx-int8``: the decoder with int8 weights), greedy and beam-4
 decoding, the median and p90 milliseconds to decode one formula at batch 1, the formulas/s at batch 16
 (images sorted by size, as `FormulaReader` batches them), the mean generated tokens (the end token
-included), and for ONNX the share of formulas with the very tokens PyTorch gives. Timed: the model
+included), and the share of formulas with the very tokens PyTorch (float32, cached) gives. Timed: the model
 (`generate`, encoder included) on preprocessed images; PyTorch and the ONNX encoder use the same number
 of threads.
 Images: ``--images`` (files or glob patterns), or the first ``--limit`` images of a ``--split`` of ``--data``
@@ -32,6 +33,7 @@ from im2latex_hf.data import IMAGE_DIR, SPLIT_FILES
 from im2latex_hf.onnx import onnx_model_folder
 from im2latex_hf.onnx.runtime import OnnxIm2Latex
 from im2latex_hf.preprocessing import pad_ink_maps
+from im2latex_hf.training import native_bf16
 
 Generate = Callable[[list[np.ndarray]], np.ndarray]
 """Ink maps → generated token ids (one row per image)."""
@@ -93,9 +95,9 @@ def main() -> None:
     }
     ink_maps = [processor.image_processor.ink_map(image) for image in images]
 
-    def pytorch(**settings) -> Generate:
+    def pytorch(bf16: bool = False, **settings) -> Generate:
         def generate(batch: list[np.ndarray]) -> np.ndarray:
-            with torch.inference_mode():
+            with torch.inference_mode(), torch.autocast(args.device, dtype=torch.bfloat16, enabled=bf16):
                 inputs = processor.image_processor.pad(batch).to(args.device)
                 return model.generate(**inputs, **settings, max_new_tokens=args.max_new_tokens).cpu().numpy()
 
@@ -110,27 +112,27 @@ def main() -> None:
         f"{torch.get_num_threads()} threads"
     )
     print(
-        f"{'backend':<10} {'decoding':<9} {'cache':<6} {'median ms':>10} {'p90 ms':>8} "
+        f"{'backend':<10} {'decoding':<9} {'variant':<9} {'median ms':>10} {'p90 ms':>8} "
         f"{'batch 16 formulas/s':>20} {'tokens':>7} {'same as PyTorch':>16}"
     )
     for num_beams in (1, 4):
         name = "greedy" if num_beams == 1 else f"beam {num_beams}"
         runs = [
-            ("pytorch", "yes", pytorch(num_beams=num_beams, use_cache=True)),
-            ("pytorch", "no", pytorch(num_beams=num_beams, use_cache=False)),
-            ("onnx", "yes", onnx("onnx", num_beams=num_beams)),
-            ("onnx-int8", "yes", onnx("onnx-int8", num_beams=num_beams)),
+            ("pytorch", "cache", pytorch(num_beams=num_beams, use_cache=True)),
+            ("pytorch", "no cache", pytorch(num_beams=num_beams, use_cache=False)),
+            *([("pytorch", "bf16", pytorch(bf16=True, num_beams=num_beams))] if native_bf16() else []),
+            ("onnx", "", onnx("onnx", num_beams=num_beams)),
+            ("onnx-int8", "", onnx("onnx-int8", num_beams=num_beams)),
         ]
         reference = None
-        for backend, cache, generate in runs:
+        for backend, variant, generate in runs:
             latencies, throughput, sequences = measure(generate, ink_maps, args.repeats)
             reference = reference or sequences
             same = sum(a == b for a, b in zip(sequences, reference)) / len(sequences)
             p90 = statistics.quantiles(latencies, n=10)[-1] if len(latencies) > 1 else latencies[0]
             print(
-                f"{backend:<10} {name:<9} {cache:<6} {statistics.median(latencies) * 1000:>10.1f} {p90 * 1000:>8.1f} "
-                f"{throughput:>20.2f} {statistics.mean(map(len, sequences)) - 1:>7.1f} "
-                f"{'' if backend == 'pytorch' else f'{same:.1%}':>16}"
+                f"{backend:<10} {name:<9} {variant:<9} {statistics.median(latencies) * 1000:>10.1f} "
+                f"{p90 * 1000:>8.1f} {throughput:>20.2f} {statistics.mean(map(len, sequences)) - 1:>7.1f} {same:>16.1%}"
             )
 
 

@@ -9,7 +9,6 @@ DATA=${1:-../shared/data}
 MODEL=${MODEL:-im2latex_hf/default_model}
 BEAM4_ROWS=${BEAM4_ROWS:-}
 ROBUSTNESS_ROWS=${ROBUSTNESS_ROWS:-1000}
-export OMP_WAIT_POLICY=PASSIVE
 evaluate() { im2latex evaluate --model "$MODEL" "$@"; }
 
 [ -d data/im2latex-100k ] || python scripts/build_dataset.py --data-dir "$DATA/im2latex-100k" --output-dir data/im2latex-100k
@@ -20,7 +19,7 @@ holdout = validation.select(range(len(validation) - 1000, len(validation)))  # c
 datasets.DatasetDict({"validation": holdout}).save_to_disk("data/validation-holdout")
 PY
 
-[ -f reports/test-beam1/report.json ] || evaluate --data data/im2latex-100k --split test --num-beams 1 --output-dir reports/test-beam1
+evaluate --data data/im2latex-100k --split test --num-beams 1 --output-dir reports/test-beam1
 evaluate --data data/validation-holdout --split validation --num-beams 1 --output-dir reports/validation-holdout-beam1
 for font in cm lmodern times palatino helvetica; do
   [ -d data/test-$font ] || python scripts/build_rendered_split.py --split test --font $font --limit 2000 --output-dir data/test-$font

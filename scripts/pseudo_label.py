@@ -2,6 +2,7 @@
 
     python scripts/pseudo_label.py --data ../shared/data/im2latex-100k-unlabelled \
         --output-dir data/pseudo-labels/round-1 --threshold T [--rerank 4] [--limit N]
+    python scripts/pseudo_label.py ... --num-beams 1 --rerank 1 --backend onnx   # greedy, the fast way
 
 Reads the images of the parquet files in ``--data`` (an ``image`` column, and ``train_row`` if
 present) in chunks of ``--shard-size``; for each it decodes ``--rerank`` beam candidates, keeps
@@ -24,7 +25,7 @@ import datasets
 from tqdm.auto import tqdm
 
 from im2latex_hf import DEFAULT_MODEL
-from im2latex_hf.inference import FormulaReader
+from im2latex_hf.inference import BACKENDS, FormulaReader
 
 FEATURES = datasets.Features(
     {
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--num-beams", type=int, default=4)
     parser.add_argument("--rerank", type=int, default=4, help="candidates verified per image")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--backend", default="pytorch", choices=BACKENDS, help="onnx: ONNX Runtime (same readings)")
     parser.add_argument("--shard-size", type=int, default=1000, help="images per output chunk")
     parser.add_argument("--limit", type=int, default=None, help="label only the first N images")
     args = parser.parse_args(argv)
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         unlabelled = unlabelled.select(range(min(args.limit, len(unlabelled))))
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    reader = FormulaReader.from_pretrained(args.model)
+    reader = FormulaReader.from_pretrained(args.model, backend=args.backend)
     commit = model_commit(args.model)
 
     starts = range(0, len(unlabelled), args.shard_size)

@@ -190,3 +190,7 @@ def test_cli_evaluate_rerank_reports_both_ways_and_the_score_calibration(tmp_pat
     assert calibration["rows"] == len(scores) == sum(bin_["rows"] for bin_ in calibration["bins"])
     for threshold in calibration["thresholds"]:
         assert threshold["share"] == pytest.approx(sum(v >= threshold["score_at_least"] for v in scores) / len(scores))
+    chosen = calibration["pseudo_label_threshold"]
+    precise = [t for t in calibration["thresholds"] if t["image_match"] is not None and t["image_match"] >= 0.98]
+    assert chosen == (precise[0] if precise else None)
+    assert ("the pseudo-label threshold" if chosen else "no score threshold reaches") in run.stdout

@@ -36,9 +36,9 @@ def setup(tmp_path_factory):
     return folder
 
 
-def run(setup, *extra: str):
+def run(setup, *extra: str, output: str = "labels"):
     command = [sys.executable, str(REPO_ROOT / "scripts" / "pseudo_label.py"), "--data", str(setup / "unlabelled"),
-               "--model", str(setup / "model"), "--output-dir", str(setup / "labels"), "--num-beams", "2",
+               "--model", str(setup / "model"), "--output-dir", str(setup / output), "--num-beams", "2",
                "--rerank", "2", "--shard-size", "2", *extra]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -62,3 +62,16 @@ def test_verified_readings_are_kept_with_score_row_and_commit_and_runs_resume(se
     for row in labels:
         assert row["formula"] == truth[row["train_row"]] and row["score"] >= 0.95 and row["model_commit"]
     assert 14 not in labels["train_row"]  # the wrong reading does not
+
+
+def test_the_onnx_backend_keeps_the_same_pairs(setup, tmp_path, monkeypatch):
+    monkeypatch.setenv("IM2LATEX_CACHE", str(tmp_path / "cache"))  # the export goes here
+    run(setup, "--threshold", "0.95", "--num-beams", "1", "--rerank", "1", output="greedy")
+    run(setup, "--threshold", "0.95", "--num-beams", "1", "--rerank", "1", "--backend", "onnx", output="greedy-onnx")
+    pytorch, onnx = (
+        datasets.Dataset.from_parquet(sorted(str(p) for p in (setup / name).glob("*.parquet")))
+        for name in ("greedy", "greedy-onnx")
+    )
+    assert len(pytorch) >= len(KNOWN) - 1  # greedy reads most of what the model was trained on
+    assert pytorch["formula"] == onnx["formula"] and pytorch["train_row"] == onnx["train_row"]
+    assert onnx["score"] == pytest.approx(pytorch["score"])

@@ -20,8 +20,10 @@ from im2latex_hf.rendering import render_formulas
 from im2latex_hf.tokenization_im2latex import train_latex_tokenizer
 from im2latex_hf.training import (
     BucketBatchSampler,
+    DataSource,
     TrainConfig,
     build_scheduler,
+    load_train_data,
     resolve_mixed_precision,
     training_step,
 )
@@ -115,6 +117,20 @@ def test_resume_after_ten_checkpoints_numbers_the_next_one_after_the_highest(tmp
     config_path.write_text(yaml.safe_dump(config))
     assert "resumed at step 11" in run_train(config_path, "--resume").stdout
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["checkpoint_10", "checkpoint_11"]
+
+
+def test_pseudo_labelled_rows_may_not_outnumber_the_labelled_ones(tmp_path):
+    images = [result.image for result in render_formulas(FORMULAS[:3], dpi=100)]
+    rows = datasets.Dataset.from_dict({"image": images, "formula": FORMULAS[:3]}).cast_column("image", datasets.Image())
+    for folder, name in (("pseudo", "pseudo-00000.parquet"), ("labelled", "part-0.parquet")):
+        (tmp_path / folder).mkdir()
+        rows.to_parquet(str(tmp_path / folder / name))
+    pseudo, labelled = DataSource(str(tmp_path / "pseudo")), DataSource(str(tmp_path / "labelled"))
+    assert pseudo.pseudo_labelled and not labelled.pseudo_labelled
+
+    assert len(load_train_data([pseudo, labelled])) == 6  # as many: allowed
+    with pytest.raises(ValueError, match="6 pseudo-labelled rows outnumber the 3 real and rendered ones"):
+        load_train_data([DataSource(str(tmp_path / "pseudo"), repeat=2), labelled])
 
 
 def test_bucket_sampler_groups_similar_sizes_and_covers_every_row():
