@@ -48,6 +48,7 @@ class Row:
     error: str | None = None
     score: float | None = None  # render-match score of the prediction (with --verify or --rerank)
     model_best: str | None = None  # with --rerank: the model's own best candidate, before re-ranking
+    model_best_score: float | None = None  # and its render-match score
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -132,16 +133,17 @@ def run_evaluation(args: argparse.Namespace) -> int:
     metrics, counts = score(rows, predictions, references, image_match=args.image_match, workers=args.render_workers)
     counts = {"rows": len(rows), "evaluated": len(rows), "unreadable": len(unreadable)} | counts
     extra = {}
-    if args.rerank:
-        model_best_rows = [replace(row, prediction=row.model_best) for row in rows]
+    if args.verify or args.rerank:
+        extra["calibration"] = calibration(rows, workers=args.render_workers)
+    if args.rerank:  # the model's own best candidates (plain beam search): their metrics and the score's meaning
+        model_best_rows = [replace(row, prediction=row.model_best, score=row.model_best_score) for row in rows]
         extra["metrics_without_rerank"] = score(
             model_best_rows,
             *scored_texts(model_best_rows, canonical=args.canonical),
             image_match=args.image_match,
             workers=args.render_workers,
         )[0]
-    if args.verify or args.rerank:
-        extra["calibration"] = calibration(rows, workers=args.render_workers)
+        extra["calibration_without_rerank"] = calibration(model_best_rows, workers=args.render_workers)
     timing = {
         "decode_seconds": round(decode_seconds, 2),
         "images_per_second": round(len(rows) / decode_seconds, 2),
@@ -236,7 +238,9 @@ def decode(
             for index, reading in zip(images, readings):
                 row = chunk_rows[index - start]
                 row.prediction, row.error, row.score = reading.latex, reading.error, reading.score
-                row.model_best = reading.candidates[0][0] if reading.candidates else reading.latex
+                row.model_best, row.model_best_score = reading.latex, reading.score
+                if reading.candidates:  # re-ranked: the model's own best is its first candidate
+                    row.model_best, row.model_best_score = reading.candidates[0][0], reading.candidates[0][1].score
             rows += chunk_rows
             progress.update(len(chunk_rows))
     return rows

@@ -194,3 +194,5 @@ def test_cli_evaluate_rerank_reports_both_ways_and_the_score_calibration(tmp_pat
     precise = [t for t in calibration["thresholds"] if t["image_match"] is not None and t["image_match"] >= 0.98]
     assert chosen == (precise[0] if precise else None)
     assert ("the pseudo-label threshold" if chosen else "no score threshold reaches") in run.stdout
+    plain = report["calibration_without_rerank"]  # the model's own best candidates, scored too
+    assert plain["rows"] == calibration["rows"] and set(plain) == set(calibration)
