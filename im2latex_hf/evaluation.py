@@ -251,7 +251,9 @@ SCORE_BINS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99)
 """Score thresholds the calibration reports the share kept and the precision of."""
 PSEUDO_LABEL_PRECISION = 0.98
-"""The image-match precision a pseudo-label threshold must reach (`scripts/pseudo_label.py --threshold`)."""
+"""The image-match precision a pseudo-label threshold must reach (`scripts/pseudo_label.py --threshold`)..."""
+PSEUDO_LABEL_MIN_ROWS = 30
+"""...over at least this many rows (fewer say too little about the precision)."""
 
 
 def calibration(rows: list[Row], *, workers: int) -> dict[str, list[dict]]:
@@ -260,7 +262,8 @@ def calibration(rows: list[Row], *, workers: int) -> dict[str, list[dict]]:
     ``bins``: per score bin, the rows in it and their image-match rate (im2markup's rule, prediction
     against gold) and exact-match rate. ``thresholds``: per threshold, the share of rows scoring at
     least that, and the image-match rate among them (its precision). ``pseudo_label_threshold``: the
-    lowest of those thresholds whose precision is at least `PSEUDO_LABEL_PRECISION` (None if none is).
+    lowest of those thresholds whose precision is at least `PSEUDO_LABEL_PRECISION` over at least
+    `PSEUDO_LABEL_MIN_ROWS` rows (None if none is).
     """
     read = [row for row in rows if row.score is not None]
     pairs = pair_matches([row.prediction for row in read], [row.gold for row in read], workers=workers)
@@ -288,11 +291,18 @@ def calibration(rows: list[Row], *, workers: int) -> dict[str, list[dict]]:
         thresholds.append(
             {
                 "score_at_least": low,
+                "rows": len(members),
                 "share": round(len(members) / len(scored), 4) if scored else None,
                 "image_match": _rate(members),
             }
         )
-    precise = [t for t in thresholds if t["image_match"] is not None and t["image_match"] >= PSEUDO_LABEL_PRECISION]
+    precise = [
+        t
+        for t in thresholds
+        if t["image_match"] is not None
+        and t["image_match"] >= PSEUDO_LABEL_PRECISION
+        and t["rows"] >= PSEUDO_LABEL_MIN_ROWS
+    ]
     return {
         "rows": len(scored),
         "bins": bins,
@@ -422,7 +432,8 @@ def summary(report: dict, output_dir: Path) -> str:
             f"  score >= {chosen['score_at_least']:.2f} keeps {chosen['share']:.1%} of rows at image-match precision "
             f"{chosen['image_match']:.3f} (the pseudo-label threshold)"
             if chosen
-            else f"  no score threshold reaches image-match precision {PSEUDO_LABEL_PRECISION}"
+            else f"  no score threshold reaches image-match precision {PSEUDO_LABEL_PRECISION} "
+            f"over {PSEUDO_LABEL_MIN_ROWS} rows or more"
         )
     lines += [
         f"  rows            {counts['rows']} ({counts['evaluated']} evaluated, {counts['unreadable']} unreadable)",
