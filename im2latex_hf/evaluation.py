@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from .bundled_model import DEFAULT_MODEL
 from .inference import BACKENDS, FormulaReader
 from .latex import join_tokens, tokenize_latex
-from .metrics import load_metric, pair_matches
+from .metrics import PairMatch, load_metric, match_rates, pair_matches
 from .metrics.image_match import RENDER_OPTIONS
 
 DEFAULT_DATA = "data/im2latex-100k"
@@ -72,7 +72,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N rows")
     parser.add_argument("--canonical", action="store_true", help="canonicalise both sides before token metrics")
-    parser.add_argument("--no-image-match", dest="image_match", action="store_false", help="skip rendering")
+    parser.add_argument(
+        "--no-image-match",
+        dest="image_match",
+        action="store_false",
+        help="skip rendering (unless --verify or --rerank)",
+    )
     parser.add_argument("--render-workers", type=int, default=2, help="TeX processes for image match")
     parser.add_argument("--num-errors", type=int, default=50, help="worst errors shown in errors.html")
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
@@ -129,21 +134,22 @@ def run_evaluation(args: argparse.Namespace) -> int:
         row.prediction = row.model_best = ""
 
     score_start = time.perf_counter()
+    verify = bool(args.verify or args.rerank)
+    render = args.image_match or verify  # each prediction is rendered against its gold once, for both uses
+    pairs = render_pairs(rows, workers=args.render_workers) if render else None
     predictions, references = scored_texts(rows, canonical=args.canonical)
-    metrics, counts = score(rows, predictions, references, image_match=args.image_match, workers=args.render_workers)
+    metrics, counts = score(predictions, references, pairs)
     counts = {"rows": len(rows), "evaluated": len(rows), "unreadable": len(unreadable)} | counts
     extra = {}
-    if args.verify or args.rerank:
-        extra["calibration"] = calibration(rows, workers=args.render_workers)
+    if verify:
+        extra["calibration"] = calibration(rows, pairs)
     if args.rerank:  # the model's own best candidates (plain beam search): their metrics and the score's meaning
         model_best_rows = [replace(row, prediction=row.model_best, score=row.model_best_score) for row in rows]
+        model_best_pairs = render_pairs(model_best_rows, workers=args.render_workers)
         extra["metrics_without_rerank"] = score(
-            model_best_rows,
-            *scored_texts(model_best_rows, canonical=args.canonical),
-            image_match=args.image_match,
-            workers=args.render_workers,
+            *scored_texts(model_best_rows, canonical=args.canonical), model_best_pairs
         )[0]
-        extra["calibration_without_rerank"] = calibration(model_best_rows, workers=args.render_workers)
+        extra["calibration_without_rerank"] = calibration(model_best_rows, model_best_pairs)
     timing = {
         "decode_seconds": round(decode_seconds, 2),
         "images_per_second": round(len(rows) / decode_seconds, 2),
@@ -167,7 +173,7 @@ def run_evaluation(args: argparse.Namespace) -> int:
             "batch_size": args.batch_size,
             "device": str(reader.device),
             "backend": args.backend,
-            "verify": bool(args.verify or args.rerank),
+            "verify": verify,
             "rerank": args.rerank,
         },
         "canonical": args.canonical,
@@ -182,21 +188,22 @@ def run_evaluation(args: argparse.Namespace) -> int:
     return 0
 
 
-def score(
-    rows: list[Row], predictions: list[str], references: list[str], *, image_match: bool, workers: int
-) -> tuple[dict[str, float], dict[str, int]]:
-    """(metrics, image-match counts) from the package's ``evaluate`` modules.
+def render_pairs(rows: list[Row], *, workers: int) -> list[PairMatch]:
+    """Each row's raw prediction rendered and compared with its gold (im2markup's image-match rule)."""
+    return pair_matches([row.prediction for row in rows], [row.gold for row in rows], workers=workers)
 
-    Token metrics take the scored texts; image match renders the rows' raw prediction and gold.
-    """
+
+def score(
+    predictions: list[str], references: list[str], pairs: list[PairMatch] | None
+) -> tuple[dict[str, float], dict[str, int]]:
+    """(metrics, image-match counts): the token metrics from the package's ``evaluate`` modules, and the
+    image-match rates of the rendered ``pairs`` (`render_pairs`; None skips image match)."""
     metrics: dict[str, float] = {}
     for name in TEXT_METRICS:
         metrics |= load_metric(name, keep_in_memory=True).compute(predictions=predictions, references=references)
-    if not image_match:
+    if pairs is None:
         return metrics, {}
-    counts = load_metric("latex_image_match", keep_in_memory=True).compute(
-        predictions=[row.prediction for row in rows], references=[row.gold for row in rows], workers=workers
-    )
+    counts = match_rates(pairs)
     metrics["image_match"] = counts.pop("image_match")
     metrics["image_match_no_space"] = counts.pop("image_match_no_space")
     counts["image_match_evaluated"] = counts.pop("evaluated")
@@ -256,7 +263,7 @@ PSEUDO_LABEL_MIN_ROWS = 30
 """...over at least this many rows (fewer say too little about the precision)."""
 
 
-def calibration(rows: list[Row], *, workers: int) -> dict[str, list[dict]]:
+def calibration(rows: list[Row], pairs: list[PairMatch]) -> dict[str, list[dict]]:
     """How the render-match score relates to correctness, over the rows that were read and whose gold renders.
 
     ``bins``: per score bin, the rows in it and their image-match rate (im2markup's rule, prediction
@@ -265,12 +272,10 @@ def calibration(rows: list[Row], *, workers: int) -> dict[str, list[dict]]:
     lowest of those thresholds whose precision is at least `PSEUDO_LABEL_PRECISION` over at least
     `PSEUDO_LABEL_MIN_ROWS` rows (None if none is).
     """
-    read = [row for row in rows if row.score is not None]
-    pairs = pair_matches([row.prediction for row in read], [row.gold for row in read], workers=workers)
     scored = [
         (row.score, pair.match, tokenize_latex(row.prediction) == tokenize_latex(row.gold))
-        for row, pair in zip(read, pairs)
-        if pair.reference_renders
+        for row, pair in zip(rows, pairs, strict=True)
+        if row.score is not None and pair.reference_renders
     ]
     edges = (*SCORE_BINS, float("inf"))
     bins = []

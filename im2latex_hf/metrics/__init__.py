@@ -1,8 +1,8 @@
 """Metrics in im2markup's convention, as functions and as `evaluate` modules shipped in this folder.
 
 Token-level text metrics (formulas as space-separated LaTeX tokens): ``bleu4``, ``edit_accuracy``,
-``exact_match``, ``text_metrics``. Rendered-image match: ``image_match``, ``image_match_rates``, ``pair_matches``
-(see ``image_match.py``). Each has an ``evaluate`` module in a sub-folder (``latex_bleu``,
+``exact_match``, ``text_metrics``. Rendered-image match: ``image_match``, ``image_match_rates``,
+``pair_matches``, ``match_rates`` (see ``image_match.py``). Each has an ``evaluate`` module in a sub-folder (``latex_bleu``,
 ``latex_edit_accuracy``, ``latex_exact_match``, ``latex_image_match``), loaded offline with
 ``load_metric(name)`` or ``evaluate.load(str(METRICS_DIR / name))``.
 """
@@ -16,7 +16,7 @@ import sacrebleu
 from rapidfuzz.distance import Levenshtein
 
 from ..latex import tokenize_latex
-from .image_match import PairMatch, image_match, image_match_rates, pair_matches
+from .image_match import PairMatch, image_match, image_match_rates, match_rates, pair_matches
 
 METRICS_DIR = Path(__file__).resolve().parent
 """The folder holding the ``evaluate`` metric modules (one sub-folder each)."""
@@ -78,6 +78,7 @@ __all__ = [
     "image_match",
     "image_match_rates",
     "load_metric",
+    "match_rates",
     "pair_matches",
     "text_metrics",
 ]

@@ -71,19 +71,24 @@ def pair_matches(predictions: Sequence[str], references: Sequence[str], *, worke
 def image_match_rates(
     predictions: Sequence[str], references: Sequence[str], *, workers: int = 2
 ) -> dict[str, float | int]:
-    """Render predictions and references and return the image-match rates and counts.
+    """Render predictions and references and return the image-match rates and counts (`match_rates`)."""
+    return match_rates(pair_matches(predictions, references, workers=workers))
+
+
+def match_rates(pairs: Sequence[PairMatch]) -> dict[str, float | int]:
+    """The image-match rates and counts of compared pairs (`pair_matches`).
 
     Rates are over the references that render (``evaluated``), as im2markup counted only rendered
     gold images; a prediction that fails to render is a mismatch.
     """
-    pairs = [pair for pair in pair_matches(predictions, references, workers=workers) if pair.reference_renders]
-    evaluated = len(pairs)
+    rendered = [pair for pair in pairs if pair.reference_renders]
+    evaluated = len(rendered)
     return {
-        "image_match": sum(pair.match for pair in pairs) / evaluated if evaluated else 0.0,
-        "image_match_no_space": sum(pair.match_no_space for pair in pairs) / evaluated if evaluated else 0.0,
+        "image_match": sum(pair.match for pair in rendered) / evaluated if evaluated else 0.0,
+        "image_match_no_space": sum(pair.match_no_space for pair in rendered) / evaluated if evaluated else 0.0,
         "evaluated": evaluated,
-        "unrenderable_references": len(predictions) - evaluated,
-        "unrenderable_predictions": sum(not pair.prediction_renders for pair in pairs),
+        "unrenderable_references": len(pairs) - evaluated,
+        "unrenderable_predictions": sum(not pair.prediction_renders for pair in rendered),
     }
 
 
