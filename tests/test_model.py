@@ -68,6 +68,23 @@ def test_prediction_does_not_depend_on_the_rest_of_the_batch(trained):
     torch.testing.assert_close(batched_logits, single_logits, atol=1e-3, rtol=1e-3)  # unmasked padding: ~1
 
 
+def test_bf16_autocast_on_cpu_reads_alike_and_attends_in_fp32(trained, monkeypatch):
+    """Under CPU bf16 autocast (training on CPUs with native bf16) the model reads as in fp32, and attention runs
+    in fp32: PyTorch's CPU attention kernel is several times slower in bf16."""
+    model, processor, images = trained
+    attention_dtypes = []
+    attention = torch.nn.functional.scaled_dot_product_attention
+
+    def spy(query, *args, **kwargs):
+        attention_dtypes.append(query.dtype)
+        return attention(query, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert read(model, processor, images) == FORMULAS
+    assert attention_dtypes and set(attention_dtypes) == {torch.float32}
+
+
 def test_loss_ignores_label_padding(trained):
     model, processor, images = trained
     batch = processor(images=images[:2], text=FORMULAS[:2])
