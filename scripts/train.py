@@ -2,10 +2,13 @@
 
     accelerate launch scripts/train.py --config configs/train.yaml      # or: python scripts/train.py ...
     python scripts/train.py --config configs/train.yaml --resume        # go on from the last checkpoint
+    python scripts/train.py --config configs/train_campaign_wsd.yaml --resume-from STATE --max-steps N
 
 Checkpoints (`accelerator.save_state`) go to OUTPUT_DIR/checkpoints, the model with the best
 validation BLEU-4 to OUTPUT_DIR/best (`save_pretrained`: weights, tokenizer, processor), TensorBoard
-logs to OUTPUT_DIR/logs.
+logs to OUTPUT_DIR/logs. With the warmup-stable-decay schedule, the training state at the decay's
+start is also kept in OUTPUT_DIR/decay_start: a later run started from it (`--resume-from`) goes on
+with the stable learning rate, the optimizer state and the step count, and decays again at its own end.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -73,6 +77,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="YAML file of TrainConfig settings")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in OUTPUT_DIR")
+    parser.add_argument(
+        "--resume-from",
+        type=Path,
+        default=None,
+        metavar="STATE",
+        help="start from a saved training state, e.g. an earlier run's OUTPUT_DIR/decay_start (--resume wins "
+        "once this run has checkpoints of its own)",
+    )
     parser.add_argument("--max-minutes", type=float, default=None, help="stop (with a checkpoint) after this long")
     parser.add_argument("--max-steps", type=int, default=None, help="override max_steps of the config")
     args = parser.parse_args()
@@ -126,8 +138,15 @@ def main() -> None:
         numbers = [int(folder.name.rsplit("_", 1)[-1]) for folder in checkpoints.iterdir()]
         accelerator.project_configuration.iteration = max(numbers) + 1  # numerically: checkpoint_10 after _9
         accelerator.print(f"resumed at step {progress.step}")
+    elif args.resume_from is not None:
+        accelerator.load_state(str(args.resume_from))
+        progress.best_bleu = -1.0  # this run's best/ starts afresh
+        accelerator.print(f"started from {args.resume_from} at step {progress.step}")
     accelerator.init_trackers("im2latex", config={k: str(v) for k, v in vars(config).items()})
 
+    decay_start = None
+    if config.lr_scheduler == "warmup_stable_decay":
+        decay_start = config.max_steps - config.lr_scheduler_kwargs["num_decay_steps"]
     batches_per_epoch = len(train_loader)
     started = time.monotonic()
     bar = tqdm(
@@ -180,8 +199,11 @@ def main() -> None:
                         (output_dir / "best" / "training_state.json").write_text(
                             json.dumps({"step": progress.step, **metrics}, indent=2)
                         )
-            if progress.step % config.save_steps == 0 or done:
-                accelerator.save_state()
+            if progress.step % config.save_steps == 0 or done or progress.step == decay_start:
+                saved = accelerator.save_state()
+                if progress.step == decay_start and accelerator.is_main_process:
+                    shutil.rmtree(output_dir / "decay_start", ignore_errors=True)
+                    shutil.copytree(saved, output_dir / "decay_start")
             if done:
                 break
         if out_of_time:

@@ -119,6 +119,48 @@ def test_resume_after_ten_checkpoints_numbers_the_next_one_after_the_highest(tmp
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["checkpoint_10", "checkpoint_11"]
 
 
+def test_a_run_started_from_the_decay_start_goes_on_at_the_stable_learning_rate(tmp_path):
+    """warmup-stable-decay keeps the state at the decay's start; a later run started from it (--resume-from)
+    has its step count and trains on at the stable lr until its own decay."""
+    save_rendered_dataset(tmp_path, FORMULAS[:2], ("train", "validation"))
+    config = {
+        "output_dir": "session1",
+        "model": TINY_MODEL,
+        "train_data": [{"path": "data", "split": "train"}],
+        "eval_data": {"path": "data", "split": "validation"},
+        "batch_size": 2,
+        "learning_rate": 1e-3,
+        "lr_scheduler": "warmup_stable_decay",
+        "lr_scheduler_kwargs": {"num_decay_steps": 2, "decay_type": "linear"},
+        "warmup_steps": 1,
+        "max_steps": 6,
+        "num_workers": 0,
+        "eval_steps": 100,
+        "save_steps": 100,
+    }
+    config_path = tmp_path / "train.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    run_train(config_path)
+    decay_start = tmp_path / "session1" / "decay_start"
+    assert torch.load(decay_start / "custom_checkpoint_0.pkl", weights_only=False)["step"] == 4
+
+    config.update(output_dir="session2", max_steps=10, save_steps=2)
+    config_path.write_text(yaml.safe_dump(config))
+    second = run_train(config_path, "--resume-from", str(decay_start))
+    assert f"started from {decay_start} at step 4" in second.stdout
+    checkpoints = tmp_path / "session2" / "checkpoints"
+    scheduler_at = {  # step -> learning rate, from the second run's checkpoints (steps 6, 8, 10; the last two kept)
+        torch.load(folder / "custom_checkpoint_0.pkl", weights_only=False)["step"]: torch.load(
+            folder / "scheduler.bin", weights_only=False
+        )["_last_lr"][0]
+        for folder in checkpoints.iterdir()
+    }
+    assert scheduler_at[8] == pytest.approx(1e-3)  # still stable: session 1 had decayed to 0 by step 6
+    assert scheduler_at[10] == pytest.approx(0.0)
+    assert (tmp_path / "session2" / "decay_start").is_dir()
+    assert (tmp_path / "session2" / "best" / "model.safetensors").is_file()  # a best of its own
+
+
 def test_pseudo_labelled_rows_may_not_outnumber_the_labelled_ones(tmp_path):
     images = [result.image for result in render_formulas(FORMULAS[:3], dpi=100)]
     rows = datasets.Dataset.from_dict({"image": images, "formula": FORMULAS[:3]}).cast_column("image", datasets.Image())
