@@ -2,9 +2,11 @@
 
 Shared by ``im2latex evaluate`` and ``scripts/evaluate.py``. The split (a ``datasets.load_from_disk``
 folder with ``image``, ``formula`` and ``image_name`` columns) is read with ``FormulaReader`` and
-scored with the package's ``evaluate`` modules: corpus BLEU-4, edit accuracy and exact match on
-LaTeX tokens, and im2markup's rendered-image match. The output folder gets ``report.json``,
-``predictions.tsv`` and ``errors.html`` (the worst errors with input image and both renderings).
+scored with the package's ``evaluate`` modules (corpus BLEU-4, edit accuracy and exact match on
+LaTeX tokens) and im2markup's rendered-image match (the functions behind its module, so that each
+prediction is rendered once for the metric and the calibration alike). The output folder gets
+``report.json``, ``predictions.tsv`` and ``errors.html`` (the worst errors with input image and both
+renderings).
 Rows whose image cannot be read are counted and scored as empty predictions.
 """
 
@@ -145,7 +147,9 @@ def run_evaluation(args: argparse.Namespace) -> int:
         extra["calibration"] = calibration(rows, pairs)
     if args.rerank:  # the model's own best candidates (plain beam search): their metrics and the score's meaning
         model_best_rows = [replace(row, prediction=row.model_best, score=row.model_best_score) for row in rows]
-        model_best_pairs = render_pairs(model_best_rows, workers=args.render_workers)
+        kept = [row.model_best == row.prediction for row in rows]  # their pairs are rendered already
+        fresh = iter(render_pairs([r for r, k in zip(model_best_rows, kept) if not k], workers=args.render_workers))
+        model_best_pairs = [pair if k else next(fresh) for pair, k in zip(pairs, kept)]
         extra["metrics_without_rerank"] = score(
             *scored_texts(model_best_rows, canonical=args.canonical), model_best_pairs
         )[0]

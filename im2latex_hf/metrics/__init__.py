@@ -2,9 +2,9 @@
 
 Token-level text metrics (formulas as space-separated LaTeX tokens): ``bleu4``, ``edit_accuracy``,
 ``exact_match``, ``text_metrics``. Rendered-image match: ``image_match``, ``image_match_rates``,
-``pair_matches``, ``match_rates`` (see ``image_match.py``). Each has an ``evaluate`` module in a sub-folder (``latex_bleu``,
-``latex_edit_accuracy``, ``latex_exact_match``, ``latex_image_match``), loaded offline with
-``load_metric(name)`` or ``evaluate.load(str(METRICS_DIR / name))``.
+``pair_matches``, ``match_rates`` (see ``image_match.py``). Each has an ``evaluate`` module in a
+sub-folder (``latex_bleu``, ``latex_edit_accuracy``, ``latex_exact_match``, ``latex_image_match``),
+loaded offline with ``load_metric(name)`` or ``evaluate.load(str(METRICS_DIR / name))``.
 """
 
 from __future__ import annotations
