@@ -3,8 +3,9 @@
     python scripts/benchmark.py [--model PATH_OR_ID] [--images 'examples/*.png' ...] [--repeats 3]
     python scripts/benchmark.py --data ../shared/data/im2latex-100k --split test --limit 40
 
-Prints one table: for PyTorch (KV cache on; off: everything recomputed at each step; ``bf16``: cache on,
-under ``torch.autocast`` in bfloat16, on CPUs with native bf16 only) and ONNX Runtime (`im2latex_hf.onnx`,
+Prints one table: for PyTorch (KV cache on; off: everything recomputed at each step; ``static``: a static
+cache, ``compiled``: a static cache and the decoding step compiled by ``generate`` with ``torch.compile``;
+``bf16``: cache on, under ``torch.autocast`` in bfloat16, on CPUs with native bf16 only) and ONNX Runtime (`im2latex_hf.onnx`,
 always cached; ``onnx-int8``: the decoder with int8 weights), greedy and beam-4
 decoding, the median and p90 milliseconds to decode one formula at batch 1, the formulas/s at batch 16
 (images sorted by size, as `FormulaReader` batches them), the mean generated tokens (the end token
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
+from transformers.generation import CompileConfig
 
 import im2latex_hf
 from im2latex_hf.data import IMAGE_DIR, SPLIT_FILES
@@ -103,6 +105,10 @@ def main() -> None:
 
         return generate
 
+    compile_config = CompileConfig(dynamic=True, mode="default")  # one graph for every image size
+    compile_config._compile_all_devices = True  # generate compiles on GPUs only unless told so
+    static = {"cache_implementation": "static"}
+
     def onnx(backend: str, **settings) -> Generate:
         onnx_model = onnx_models[backend]
         return lambda batch: onnx_model.generate(**pad_ink_maps(batch), **settings, max_new_tokens=args.max_new_tokens)
@@ -120,6 +126,8 @@ def main() -> None:
         runs = [
             ("pytorch", "cache", pytorch(num_beams=num_beams, use_cache=True)),
             ("pytorch", "no cache", pytorch(num_beams=num_beams, use_cache=False)),
+            ("pytorch", "static", pytorch(num_beams=num_beams, **static, disable_compile=True)),
+            ("pytorch", "compiled", pytorch(num_beams=num_beams, **static, compile_config=compile_config)),
             *([("pytorch", "bf16", pytorch(bf16=True, num_beams=num_beams))] if native_bf16() else []),
             ("onnx", "", onnx("onnx", num_beams=num_beams)),
             ("onnx-int8", "", onnx("onnx-int8", num_beams=num_beams)),

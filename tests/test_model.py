@@ -46,11 +46,15 @@ def test_beam_search_with_one_beam_equals_greedy_and_beams_read_too(trained):
 
 
 def test_cache_gives_the_same_tokens_as_recomputing(trained):
+    """With the default dynamic cache, and with the static cache (all slots allocated, the unfilled ones masked)."""
     model, processor, images = trained
     for num_beams in (1, 3):
-        cached = model.generate(**processor(images=images), max_new_tokens=30, num_beams=num_beams, use_cache=True)
         uncached = model.generate(**processor(images=images), max_new_tokens=30, num_beams=num_beams, use_cache=False)
-        assert torch.equal(cached, uncached)
+        for cache in ({}, {"cache_implementation": "static", "disable_compile": True}):
+            cached = model.generate(**processor(images=images), max_new_tokens=30, num_beams=num_beams, **cache)
+            assert torch.equal(cached, uncached), cache
+    with pytest.raises(ValueError, match="max_position_embeddings"):  # 101 slots, for 64 positions
+        model.generate(**processor(images=images), max_new_tokens=100, cache_implementation="static")
 
 
 def test_prediction_does_not_depend_on_the_rest_of_the_batch(trained):

@@ -216,20 +216,25 @@ class Im2LatexDecoder(nn.Module):
         memory_mask: torch.Tensor | None,
         cache: EncoderDecoderCache | None,
     ) -> torch.Tensor:
-        past_length = cache.get_seq_length() if cache is not None else 0
         length = input_ids.shape[1]
-        if past_length + length > self.embed_positions.num_embeddings:
+        # The number of cached tokens: an int, or with a static cache a tensor (so that a compiled step has no guard on it)
+        past_length = cache.get_seq_length() if cache is not None else 0
+        # Keys a step attends over: past and new tokens, or with a static cache all of its slots, filled or not
+        key_length = cache.self_attention_cache.get_mask_sizes(length, 0)[0] if cache is not None else length
+        static = cache is not None and cache.self_attention_cache.is_compileable
+        longest = key_length if static else past_length + length
+        if longest > self.embed_positions.num_embeddings:
             raise ValueError(
-                f"sequence of {past_length + length} tokens is longer than max_position_embeddings "
+                f"a sequence (or static cache) of {longest} tokens is longer than max_position_embeddings "
                 f"({self.embed_positions.num_embeddings})"
             )
-        positions = torch.arange(past_length, past_length + length, device=input_ids.device)
+        positions = past_length + torch.arange(length, device=input_ids.device)
         hidden_states = self.dropout(self.embed_tokens(input_ids) * self.embed_scale + self.embed_positions(positions))
-        # A single new token may attend to everything before it; longer inputs need the causal mask.
+        # Each token attends to the keys up to its own position. A single new token over a dynamic cache attends to
+        # all of them, so needs no mask.
         causal_mask = None
-        if length > 1:
-            causal_mask = torch.ones(length, past_length + length, dtype=torch.bool, device=input_ids.device)
-            causal_mask = causal_mask.tril(diagonal=past_length)
+        if length > 1 or static:
+            causal_mask = torch.arange(key_length, device=input_ids.device) <= positions[:, None]
         for layer in self.layers:
             hidden_states = layer(hidden_states, memory, causal_mask, memory_mask, cache)
         return self.layer_norm(hidden_states)
