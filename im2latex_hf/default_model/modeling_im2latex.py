@@ -222,10 +222,9 @@ class Im2LatexDecoder(nn.Module):
         # Keys a step attends over: past and new tokens, or with a static cache all of its slots, filled or not
         key_length = cache.self_attention_cache.get_mask_sizes(length, 0)[0] if cache is not None else length
         static = cache is not None and cache.self_attention_cache.is_compileable
-        longest = key_length if static else past_length + length
-        if longest > self.embed_positions.num_embeddings:
+        if key_length > self.embed_positions.num_embeddings:
             raise ValueError(
-                f"a sequence (or static cache) of {longest} tokens is longer than max_position_embeddings "
+                f"a sequence (or static cache) of {key_length} tokens is longer than max_position_embeddings "
                 f"({self.embed_positions.num_embeddings})"
             )
         positions = past_length + torch.arange(length, device=input_ids.device)
