@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -17,8 +18,10 @@ from im2latex_hf.image_processing_im2latex import Im2LatexImageProcessor
 from im2latex_hf.training import DataSource
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-from build_device_shards import GRAY_LEVELS, compact_image  # noqa: E402
+SCRIPT = ROOT / "scripts" / "build_device_shards.py"
+# Read as a file, not imported from scripts/ on sys.path, where scripts/evaluate.py would shadow `evaluate`.
+_script = runpy.run_path(str(SCRIPT))
+GRAY_LEVELS, compact_image = _script["GRAY_LEVELS"], _script["compact_image"]
 
 
 def formula_png(text: str) -> bytes:
@@ -85,9 +88,8 @@ def test_build_keeps_held_out_rows_out_and_spends_the_budget(sources, tmp_path: 
     mean_kb = np.mean([len(compact_image(formula_png(f"z _ {{ {n} }}"))) for n in range(40)]) / 1024
     real_kb = sum(len(compact_image(formula_png(f))) for f in ["x + 1", "a ^ { 2 }"]) / 1024
     budget_mb = (real_kb + 10.5 * mean_kb) / 1024  # room for the real rows and about 10 rendered ones
-    script = ROOT / "scripts" / "build_device_shards.py"
     arguments = f"--real {real} --corpus {corpus} --output-dir {output} --max-mb {budget_mb} --eval-rows 2"
-    subprocess.run([sys.executable, str(script), *arguments.split()], check=True, cwd=tmp_path)
+    subprocess.run([sys.executable, str(SCRIPT), *arguments.split()], check=True, cwd=tmp_path)
     train = DataSource(str(output / "train")).load()  # as scripts/train.py loads it
     evaluation = DataSource(str(output / "eval")).load()
     formulas = train["formula"]
