@@ -1,7 +1,7 @@
 """Pack training images small enough to travel to a GPU machine (scripts/train_on_device.sh).
 
     python scripts/build_device_shards.py --real data/im2latex-100k --corpus data/corpus-im2latex \
-        --output-dir .devdata --max-mb 40
+        --output-dir .devdata --max-mb 38
 
 Writes OUTPUT_DIR/train/part-*.parquet (every real train image, the validation rows before the held-out
 ones, then rendered corpus images in a seeded random order until the size budget is spent) and
@@ -26,6 +26,7 @@ from im2latex_hf.data import HELD_OUT_ROWS
 
 GRAY_LEVELS = 16
 ROWS_PER_PART = 5000
+PROBE_ROWS = 500
 
 
 def compact_image(image_bytes: bytes) -> bytes:
@@ -80,20 +81,24 @@ def main() -> None:
     eval_rows = held_out.select(range(min(args.eval_rows, len(held_out)))).select_columns(["image", "formula"])
 
     real_part = compacted(train_rows)
-    budget = args.max_mb - encoded_mb(real_part)
+    real_mb = encoded_mb(real_part)
     corpus = load_corpus(args.corpus)
     order = list(range(len(corpus)))
     random.Random(args.seed).shuffle(order)
-    probe = compacted(corpus.select(order[:500]))  # the corpus's mean encoded size, to take about the budget
-    per_image = encoded_mb(probe) / len(probe)
-    corpus_part = compacted(corpus.select(order[: max(0, int(budget / per_image))]))
+    # The first images in this order give the corpus's mean encoded size, to take about the budget; they are
+    # also the first ones taken.
+    probe = compacted(corpus.select(order[:PROBE_ROWS]))
+    taken = max(0, int((args.max_mb - real_mb) / (encoded_mb(probe) / len(probe))))
+    corpus_part = probe.select(range(min(taken, len(probe))))
+    if taken > len(probe):
+        corpus_part = datasets.concatenate_datasets([corpus_part, compacted(corpus.select(order[len(probe) : taken]))])
     train = datasets.concatenate_datasets([real_part, corpus_part]).shuffle(seed=args.seed)
 
     write_parts(train, args.output_dir / "train")
     write_parts(eval_rows, args.output_dir / "eval")
     print(
         f"{len(train)} training images ({len(real_part)} real, {len(corpus_part)} rendered), "
-        f"{encoded_mb(train):.1f} MB of images; {len(eval_rows)} eval rows -> {args.output_dir}"
+        f"{real_mb + encoded_mb(corpus_part):.1f} MB of images; {len(eval_rows)} eval rows -> {args.output_dir}"
     )
 
 
