@@ -46,11 +46,15 @@ class Im2LatexEncoderOutput(BaseModelOutput):
     attention_mask: torch.Tensor | None = None
 
 
+PADDING_WRITERS = (nn.BatchNorm2d, nn.MaxPool2d, nn.AvgPool2d)  # trunk layers whose output padding is zeroed
+
+
 class Im2LatexImageEncoder(nn.Module):
     """Image → memory sequence: CNN trunk, 1×1 projection to d_model, 2D positions, flattened row by row.
 
-    With a `pixel_mask`, batch padding is zeroed after every BatchNorm of the trunk, so each image's
-    features are exactly those it gets alone (zeros are what a convolution sees beyond an image's edge).
+    With a `pixel_mask`, batch padding is zeroed after every trunk layer that can write into it: a BatchNorm
+    (its shift) and a pooling layer (a window at an image's edge reads its valid cells). Each image's features
+    are then exactly those it gets alone: zeros are what a convolution sees beyond an image's edge.
     """
 
     main_input_name = "pixel_values"
@@ -69,7 +73,7 @@ class Im2LatexImageEncoder(nn.Module):
         self.layer_norm = nn.LayerNorm(config.d_model)
         self._pixel_mask: torch.Tensor | None = None  # set during forward, read by the hooks
         for module in self.trunk.modules():
-            if isinstance(module, nn.BatchNorm2d):
+            if isinstance(module, PADDING_WRITERS):
                 module.register_forward_hook(self._zero_padding)
 
     def _zero_padding(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor | None:
