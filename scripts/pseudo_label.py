@@ -1,41 +1,54 @@
-"""Pseudo-label unlabelled formula images: the model reads each one, TeX verifies the reading.
+"""Pseudo-label unlabelled formula images, keeping every beam candidate with the model's confidence in it.
 
     python scripts/pseudo_label.py --data ../shared/data/im2latex-100k-unlabelled \
-        --output-dir data/pseudo-labels/round-1 --threshold T [--rerank 4] [--limit N]
-    python scripts/pseudo_label.py ... --num-beams 1 --rerank 1 --backend onnx   # greedy, the fast way
+        --output-dir ~/.cache/im2latex_hf/pseudo-labels/round-1 [--num-beams 4] [--limit N]
 
-Reads the images of the parquet files in ``--data`` (an ``image`` column, and ``train_row`` if
-present) in chunks of ``--shard-size``; for each it decodes ``--rerank`` beam candidates, keeps
-the best-verified one (`FormulaReader.read(rerank=...)`) and keeps the pair only when its render
-match is at least ``--threshold`` (choose it on the held-out validate rows: ``im2latex evaluate
---verify`` prints the calibration). Each chunk becomes ``pseudo-NNNNN.parquet`` (``image``,
-``formula``, ``score``, ``train_row``, ``model_commit``) and ``pseudo-NNNNN.json`` (its counts),
-written when the chunk is done, so a stopped run resumes at the first missing chunk. The output
-folder is a training data source (`training.DataSource`). Never point it at the test split.
+Reads the images of the parquet files in ``--data`` (an ``image`` column, and ``train_row`` if present) in
+chunks of ``--shard-size``. The model decodes ``--num-beams`` beam candidates of each image with ONNX Runtime,
+in batches of similar sizes, and each candidate is stored with its sequence log-probability, the mean and the
+least probability of its tokens, and whether it compiles (a real, locked-down TeX run). Each chunk becomes
+``labels-NNNNN.parquet`` (``index`` into the images, ``train_row``, ``model_commit``, ``error``,
+``candidates``), written when the chunk is done, so a stopped run resumes at the first missing chunk.
+
+Nothing is thrown away: `scripts/build_pseudo_pairs.py` selects the training pairs from these files, so a new
+selection rule or verifier needs no decoding again. The labels are data: keep them outside the checkout.
+Never point this at the test split.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
+import time
 from pathlib import Path
 
 import datasets
+import numpy as np
 from tqdm.auto import tqdm
 
 from im2latex_hf import DEFAULT_MODEL
-from im2latex_hf.inference import BACKENDS, FormulaReader
+from im2latex_hf.inference import OnnxFormulaReader
+from im2latex_hf.onnx.decoding import confidence
+from im2latex_hf.preprocessing import InvalidImageError, pad_ink_maps
+from im2latex_hf.rendering import render_formulas
 
+CANDIDATE = {
+    "latex": datasets.Value("string"),
+    "log_prob": datasets.Value("float32"),
+    "mean_token_prob": datasets.Value("float32"),
+    "min_token_prob": datasets.Value("float32"),
+    "compiles": datasets.Value("bool"),
+}
 FEATURES = datasets.Features(
     {
-        "image": datasets.Image(),
-        "formula": datasets.Value("string"),
-        "score": datasets.Value("float32"),
+        "index": datasets.Value("int64"),
         "train_row": datasets.Value("int64"),
         "model_commit": datasets.Value("string"),
+        "error": datasets.Value("string"),
+        "candidates": datasets.List(CANDIDATE),
     }
 )
+COMPILE_CHECK_DPI = 20  # a compile check needs TeX's verdict, not a sharp image
 
 
 def model_commit(model: str) -> str:
@@ -53,70 +66,95 @@ def model_commit(model: str) -> str:
     return commit + ("+changes" if changed else "")
 
 
-def label_chunk(reader: FormulaReader, chunk: datasets.Dataset, args: argparse.Namespace, commit: str) -> dict:
-    """Read and verify one chunk; returns its kept rows (column lists) and counts."""
-    images = [row["image"] for row in chunk]
-    readings = reader.read(images, num_beams=args.num_beams, rerank=args.rerank, batch_size=args.batch_size)
-    kept = {name: [] for name in FEATURES}
-    counts = {"rows": len(chunk), "unreadable": 0, "kept": 0}
-    train_rows = chunk["train_row"] if "train_row" in chunk.column_names else [None] * len(chunk)
-    for image, train_row, reading in zip(images, train_rows, readings):
-        if reading.error is not None:
-            counts["unreadable"] += 1
-        elif reading.score >= args.threshold:
-            counts["kept"] += 1
-            for name, value in zip(FEATURES, (image, reading.latex, reading.score, train_row, commit)):
-                kept[name].append(value)
-    return {"columns": kept, "counts": counts}
+def compiling(formulas: list[str]) -> dict[str, bool]:
+    """Which of the (distinct) formulas compile, each rendered once."""
+    distinct = sorted(set(formulas))
+    return {result.formula: result.error is None for result in render_formulas(distinct, dpi=COMPILE_CHECK_DPI)}
+
+
+def decode_candidates(
+    reader: OnnxFormulaReader, ink_maps: list[np.ndarray], num_beams: int, max_new_tokens: int
+) -> list[list[dict]]:
+    """``num_beams`` candidates of each ink map, best first, each with its LaTeX and confidence."""
+    sequences, token_log_probs = reader.model.generate(
+        **pad_ink_maps(ink_maps),
+        num_beams=num_beams,
+        num_return_sequences=num_beams,
+        max_new_tokens=max_new_tokens,
+        return_token_log_probs=True,
+    )
+    texts = reader.processor.batch_decode(sequences)
+    scores = confidence(token_log_probs)
+    flat = [
+        {"latex": text} | {name: float(values[i]) for name, values in scores.items()} for i, text in enumerate(texts)
+    ]
+    return [flat[i : i + num_beams] for i in range(0, len(flat), num_beams)]
+
+
+def label_chunk(reader: OnnxFormulaReader, chunk: datasets.Dataset, first_index: int, args, commit: str) -> dict:
+    """Every image of one chunk with its candidates (or its error), as columns of `FEATURES`."""
+    rows = {name: [] for name in FEATURES}
+    ink_maps: dict[int, np.ndarray] = {}
+    for position, row in enumerate(chunk):
+        rows["index"].append(first_index + position)
+        rows["train_row"].append(row.get("train_row", first_index + position))
+        rows["model_commit"].append(commit)
+        rows["candidates"].append([])
+        try:
+            ink_maps[position] = reader.processor.image_processor.ink_map(row["image"])
+            rows["error"].append(None)
+        except InvalidImageError as error:
+            rows["error"].append(str(error))
+    order = sorted(ink_maps, key=lambda i: ink_maps[i].shape[::-1])  # similar sizes together: little padding
+    for start in range(0, len(order), args.batch_size):
+        batch = order[start : start + args.batch_size]
+        decoded = decode_candidates(reader, [ink_maps[i] for i in batch], args.num_beams, args.max_new_tokens)
+        for position, candidates in zip(batch, decoded):
+            rows["candidates"][position] = candidates
+    compiles = compiling([c["latex"] for candidates in rows["candidates"] for c in candidates])
+    for candidates in rows["candidates"]:
+        for candidate in candidates:
+            candidate["compiles"] = compiles[candidate["latex"]]
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="a folder of parquet files with an image column")
     parser.add_argument("--output-dir", required=True)
-    parser.add_argument("--model", default=DEFAULT_MODEL)
-    parser.add_argument("--threshold", type=float, required=True, help="the least render match a kept pair has")
-    parser.add_argument("--num-beams", type=int, default=4)
-    parser.add_argument("--rerank", type=int, default=4, help="candidates verified per image")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--backend", default="pytorch", choices=BACKENDS, help="onnx: ONNX Runtime (same readings)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="a model folder, Hub id or exported ONNX folder")
+    parser.add_argument("--num-beams", type=int, default=4, help="beam width; every beam's candidate is kept")
+    parser.add_argument("--max-new-tokens", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=16, help="images decoded together")
     parser.add_argument("--shard-size", type=int, default=1000, help="images per output chunk")
-    parser.add_argument("--limit", type=int, default=None, help="label only the first N images")
+    parser.add_argument("--start", type=int, default=0, help="label from image START on (chunks count from 0 there)")
+    parser.add_argument("--limit", type=int, default=None, help="label at most N images")
     args = parser.parse_args(argv)
 
     files = sorted(str(path) for path in Path(args.data).glob("*.parquet"))
     if not files:
         parser.error(f"no parquet files in {args.data}")
     unlabelled = datasets.load_dataset("parquet", data_files=files, split="train")
-    if args.limit is not None:
-        unlabelled = unlabelled.select(range(min(args.limit, len(unlabelled))))
+    end = len(unlabelled) if args.limit is None else min(len(unlabelled), args.start + args.limit)
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    reader = FormulaReader.from_pretrained(args.model, backend=args.backend)
+    reader = OnnxFormulaReader.from_pretrained(args.model)
     commit = model_commit(args.model)
 
-    starts = range(0, len(unlabelled), args.shard_size)
-    totals = {"rows": 0, "unreadable": 0, "kept": 0}
-    with tqdm(total=len(unlabelled), desc="pseudo-labelling", unit="img") as progress:
-        for number, start in enumerate(starts):
-            stem = output / f"pseudo-{number:05d}"
-            if not stem.with_suffix(".json").exists():
-                chunk = unlabelled.select(range(start, min(start + args.shard_size, len(unlabelled))))
-                result = label_chunk(reader, chunk, args, commit)
-                partial = stem.with_suffix(".parquet.partial")
-                datasets.Dataset.from_dict(result["columns"], features=FEATURES).to_parquet(str(partial))
-                partial.rename(stem.with_suffix(".parquet"))
-                info = result["counts"] | {"threshold": args.threshold, "rerank": args.rerank, "model_commit": commit}
-                stem.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-            counts = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
-            for name in totals:
-                totals[name] += counts[name]
-            progress.update(counts["rows"])
-            progress.set_postfix(kept=f"{totals['kept'] / max(totals['rows'], 1):.1%}")
-    print(
-        f"kept {totals['kept']} of {totals['rows']} images ({totals['kept'] / max(totals['rows'], 1):.1%}; "
-        f"{totals['unreadable']} unreadable) at render match >= {args.threshold}, in {output}"
-    )
+    started, labelled = time.perf_counter(), 0
+    with tqdm(total=end - args.start, desc="pseudo-labelling", unit="img") as progress:
+        for start in range(args.start, end, args.shard_size):
+            path = output / f"labels-{start // args.shard_size:05d}.parquet"
+            stop = min(start + args.shard_size, end)
+            if not path.exists():
+                rows = label_chunk(reader, unlabelled.select(range(start, stop)), start, args, commit)
+                partial = path.with_suffix(".parquet.partial")
+                datasets.Dataset.from_dict(rows, features=FEATURES).to_parquet(str(partial))
+                partial.rename(path)
+                labelled += stop - start
+            progress.update(stop - start)
+    seconds = time.perf_counter() - started
+    print(f"labelled {labelled} images in {seconds:.0f} s ({labelled / max(seconds, 1e-9):.1f} img/s) into {output}")
 
 
 if __name__ == "__main__":

@@ -1,77 +1,142 @@
-"""scripts/pseudo_label.py on images the test renders and a tiny model trained to read most of them."""
+"""scripts/pseudo_label.py and scripts/build_pseudo_pairs.py on images the test renders and a tiny model
+trained to read most of them."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
 import datasets
+import numpy as np
 import pytest
+import torch
 
+from im2latex_hf import Im2LatexForConditionalGeneration, Im2LatexProcessor
 from im2latex_hf.looks import IM2LATEX_DPI
 from im2latex_hf.rendering import render_formulas
-from im2latex_hf.training import DataSource
+from im2latex_hf.training import DataSource, load_train_data
 
 from .conftest import REPO_ROOT, train_tiny_model
 
 KNOWN = [r"x ^ { 2 } + y ^ { 2 } = 1", r"\frac { a } { b }", r"\sum _ { i = 1 } ^ { n } i", r"\sqrt { 2 }"]
 UNKNOWN = r"\int _ { 0 } ^ { 1 } f ( x ) d x \neq \Gamma"  # never trained on: its reading is wrong
+TRAIN_ROWS = [10, 11, 12, 13, 14]
+BEAMS = 3
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    """A folder of unlabelled parquet (image, train_row) and a saved tiny model that reads KNOWN."""
+    """A folder of unlabelled parquet (image, train_row), a saved tiny model that reads KNOWN, and its labels."""
     folder = tmp_path_factory.mktemp("pseudo")
     images = [result.image for result in render_formulas(KNOWN + [UNKNOWN], look="im2latex", dpi=IM2LATEX_DPI)]
     model, processor = train_tiny_model(KNOWN, images[: len(KNOWN)])
     model.save_pretrained(folder / "model")
     processor.save_pretrained(folder / "model")
     unlabelled = datasets.Dataset.from_dict(
-        {"image": images, "train_row": [10, 11, 12, 13, 14]},
+        {"image": images, "train_row": TRAIN_ROWS},
         features=datasets.Features({"image": datasets.Image(), "train_row": datasets.Value("int32")}),
     )
     (folder / "unlabelled").mkdir()
     unlabelled.to_parquet(str(folder / "unlabelled" / "part-0.parquet"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("IM2LATEX_CACHE", str(folder / "cache"))  # the ONNX export goes here
+        first = run("pseudo_label.py", *label_args(folder), "--limit", "2")
+        assert "labelled 2 images" in first.stdout
+        assert [p.name for p in (folder / "labels").iterdir()] == ["labels-00000.parquet"]
+        run("pseudo_label.py", *label_args(folder))  # resumes: chunk 0 is kept, chunks 1 and 2 are labelled
     return folder
 
 
-def run(setup, *extra: str, output: str = "labels"):
-    command = [sys.executable, str(REPO_ROOT / "scripts" / "pseudo_label.py"), "--data", str(setup / "unlabelled"),
-               "--model", str(setup / "model"), "--output-dir", str(setup / output), "--num-beams", "2",
-               "--rerank", "2", "--shard-size", "2", *extra]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True)
+def label_args(folder) -> list[str]:
+    return ["--data", str(folder / "unlabelled"), "--model", str(folder / "model"), "--output-dir",
+            str(folder / "labels"), "--num-beams", str(BEAMS), "--shard-size", "2"]  # fmt: skip
+
+
+def run(script: str, *args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / script), *args], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
 
-def test_verified_readings_are_kept_with_score_row_and_commit_and_runs_resume(setup):
-    first = run(setup, "--threshold", "0.95", "--limit", "2")
-    assert "of 2 images" in first.stdout
-    assert sorted(path.name for path in (setup / "labels").iterdir()) == ["pseudo-00000.json", "pseudo-00000.parquet"]
+def load(folder, pattern: str) -> datasets.Dataset:
+    return datasets.Dataset.from_parquet(sorted(str(path) for path in folder.glob(pattern)))
 
-    run(setup, "--threshold", "0.95")  # resumes: chunk 0 is kept as it is, chunks 1 and 2 are labelled
-    counts = [json.loads((setup / "labels" / f"pseudo-{n:05d}.json").read_text()) for n in range(3)]
-    assert [c["rows"] for c in counts] == [2, 2, 1]
 
-    pairs = DataSource(str(setup / "labels")).load()  # a training data source as it is
-    labels = datasets.Dataset.from_parquet(sorted(str(p) for p in (setup / "labels").glob("*.parquet")))
-    assert len(pairs) == len(labels) == sum(c["kept"] for c in counts)
-    truth = dict(zip([10, 11, 12, 13, 14], KNOWN + [UNKNOWN]))
-    assert set(labels["train_row"]) >= {10, 11, 12, 13}  # the readings the model gets right pass
+def test_every_image_keeps_all_its_candidates_with_confidence(setup):
+    labels = load(setup / "labels", "labels-*.parquet")
+    assert labels["index"] == [0, 1, 2, 3, 4] and labels["train_row"] == TRAIN_ROWS
+    assert all(row["model_commit"] and row["error"] is None for row in labels)
     for row in labels:
-        assert row["formula"] == truth[row["train_row"]] and row["score"] >= 0.95 and row["model_commit"]
-    assert 14 not in labels["train_row"]  # the wrong reading does not
+        candidates = row["candidates"]
+        assert len(candidates) == BEAMS and len({c["latex"] for c in candidates}) == BEAMS
+        for c in candidates:
+            assert c["log_prob"] < 0 and 0 < c["min_token_prob"] <= c["mean_token_prob"] <= 1
+    best = {row["train_row"]: row["candidates"][0] for row in labels}
+    read_right = [row for row, formula in zip(TRAIN_ROWS, KNOWN) if best[row]["latex"] == formula]
+    assert len(read_right) >= 3 and all(best[row]["compiles"] for row in read_right)
 
 
-def test_the_onnx_backend_keeps_the_same_pairs(setup, tmp_path, monkeypatch):
-    monkeypatch.setenv("IM2LATEX_CACHE", str(tmp_path / "cache"))  # the export goes here
-    run(setup, "--threshold", "0.95", "--num-beams", "1", "--rerank", "1", output="greedy")
-    run(setup, "--threshold", "0.95", "--num-beams", "1", "--rerank", "1", "--backend", "onnx", output="greedy-onnx")
-    pytorch, onnx = (
-        datasets.Dataset.from_parquet(sorted(str(p) for p in (setup / name).glob("*.parquet")))
-        for name in ("greedy", "greedy-onnx")
-    )
-    assert len(pytorch) >= len(KNOWN) - 1  # greedy reads most of what the model was trained on
-    assert pytorch["formula"] == onnx["formula"] and pytorch["train_row"] == onnx["train_row"]
-    assert onnx["score"] == pytest.approx(pytorch["score"])
+def test_confidence_is_the_pytorch_models_own(setup):
+    """Each candidate's log-probability, as ONNX Runtime's beam search kept it, equals the PyTorch model's
+    teacher-forced log-probability of the same tokens."""
+    model = Im2LatexForConditionalGeneration.from_pretrained(setup / "model").eval()
+    processor = Im2LatexProcessor.from_pretrained(setup / "model")
+    images = load(setup / "unlabelled", "*.parquet")["image"]
+    labels = load(setup / "labels", "labels-*.parquet")
+    for image, row in zip(images, labels):
+        for candidate in row["candidates"]:
+            tokens = processor.tokenizer(candidate["latex"], add_special_tokens=False)["input_ids"]
+            prompt = torch.tensor([[model.config.decoder_start_token_id, *tokens]])
+            target = torch.tensor([*tokens, model.config.eos_token_id])
+            with torch.inference_mode():
+                logits = model(**processor(images=[image]), decoder_input_ids=prompt).logits[0]
+            token_log_probs = logits.log_softmax(-1).gather(1, target[:, None])[:, 0].numpy()
+            assert candidate["log_prob"] == pytest.approx(float(token_log_probs.sum()), abs=1e-3)
+            assert candidate["min_token_prob"] == pytest.approx(float(np.exp(token_log_probs).min()), abs=1e-4)
+
+
+def test_compile_check_catches_latex_that_does_not_compile(setup):
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    try:
+        from pseudo_label import compiling
+    finally:
+        sys.path.remove(str(REPO_ROOT / "scripts"))
+    assert compiling([r"\frac { a } { b }", r"\frac { a }", r"x ^ { 2 } ^ { 3 }", r"\frac { a } { b }"]) == {
+        r"\frac { a } { b }": True,
+        r"\frac { a }": False,
+        r"x ^ { 2 } ^ { 3 }": False,
+    }
+
+
+def test_real_image_pairs_take_the_confident_best_candidates(setup):
+    labels = load(setup / "labels", "labels-*.parquet")
+    probs = sorted(row["candidates"][0]["min_token_prob"] for row in labels)
+    threshold = probs[1]  # keeps all but the least confident image
+    run("build_pseudo_pairs.py", "--labels", str(setup / "labels"), "--data", str(setup / "unlabelled"),
+        "--output-dir", str(setup / "real"), "--kind", "real", "--min-token-prob", str(threshold))  # fmt: skip
+    pairs = load(setup / "real", "pseudo-*.parquet")
+    best = {row["train_row"]: row["candidates"][0] for row in labels}
+    expected = [row for row in TRAIN_ROWS if best[row]["min_token_prob"] >= threshold and best[row]["compiles"]]
+    assert pairs["train_row"] == expected and len(expected) >= 3
+    images = dict(zip(TRAIN_ROWS, load(setup / "unlabelled", "*.parquet")["image"]))
+    for row in pairs:
+        assert row["formula"] == best[row["train_row"]]["latex"]
+        assert np.array_equal(np.asarray(row["image"]), np.asarray(images[row["train_row"]]))  # the real image
+    source = DataSource(str(setup / "real"))
+    assert source.pseudo_labelled and len(source.load()) == len(pairs)
+    with pytest.raises(ValueError, match="outnumber"):  # never more than half of the training rows
+        load_train_data([source, DataSource(str(setup / "real"), end=1)])
+
+
+def test_back_rendered_pairs_render_a_compiling_candidate(setup):
+    run("build_pseudo_pairs.py", "--labels", str(setup / "labels"), "--output-dir", str(setup / "rendered"),
+        "--kind", "rendered", "--look", "im2latex")  # fmt: skip
+    pairs = load(setup / "rendered", "rendered-*.parquet")
+    labels = {row["train_row"]: row["candidates"] for row in load(setup / "labels", "labels-*.parquet")}
+    assert len(pairs) == sum(any(c["compiles"] for c in candidates) for candidates in labels.values()) >= 4
+    for row in pairs:
+        assert row["formula"] == next(c["latex"] for c in labels[row["train_row"]] if c["compiles"])
+        assert row["image"].size[0] > 10 and np.asarray(row["image"].convert("L")).min() < 128  # ink
+    assert not DataSource(str(setup / "rendered")).pseudo_labelled  # right by construction

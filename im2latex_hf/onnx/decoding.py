@@ -5,6 +5,9 @@ rows by ``reorder`` (None: keep), and returns float32 logits (rows, vocab). The 
 `GenerationMixin._beam_search` (transformers 5): the top 2·k continuations per step, finished hypotheses
 scored by log-probability over length ** ``length_penalty``, and its early-stop heuristic
 (``early_stopping=False``), so it returns the tokens `generate(num_beams=k)` returns.
+
+Both return ``(sequences, token_log_probs)``: the token ids, and the log-probability the model gave each
+generated token (NaN after the end), which `confidence` turns into a reading's confidence.
 """
 
 from __future__ import annotations
@@ -29,18 +32,23 @@ def top_k(values: np.ndarray, k: int) -> np.ndarray:
 
 def greedy_search(
     step: Step, batch_size: int, start_id: int, eos_id: int, pad_id: int, max_new_tokens: int
-) -> np.ndarray:
-    """(batch, 1 + generated) token ids: the start token, then the most likely token until ``eos_id`` (then ``pad_id``)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """(batch, 1 + generated) token ids: the start token, then the most likely token until ``eos_id`` (then
+    ``pad_id``); and (batch, generated) their log-probabilities."""
     sequences = np.full((batch_size, 1), start_id, dtype=np.int64)
+    token_log_probs = np.zeros((batch_size, 0), dtype=np.float32)
     unfinished = np.ones(batch_size, dtype=bool)
     for _ in range(max_new_tokens):
-        tokens = step(sequences[:, -1], None).argmax(axis=-1)
+        log_probs = log_softmax(step(sequences[:, -1], None).astype(np.float32))
+        tokens = log_probs.argmax(axis=-1)
+        chosen = np.where(unfinished, log_probs[np.arange(batch_size), tokens], np.nan).astype(np.float32)
         tokens = np.where(unfinished, tokens, pad_id)
         sequences = np.concatenate([sequences, tokens[:, None]], axis=1)
+        token_log_probs = np.concatenate([token_log_probs, chosen[:, None]], axis=1)
         unfinished &= tokens != eos_id
         if not unfinished.any():
             break
-    return sequences
+    return sequences, token_log_probs
 
 
 def beam_search(
@@ -53,8 +61,9 @@ def beam_search(
     max_new_tokens: int,
     num_return_sequences: int = 1,
     length_penalty: float = 1.0,
-) -> np.ndarray:
-    """(batch · num_return_sequences, 1 + generated) token ids of the best finished hypotheses, best first.
+) -> tuple[np.ndarray, np.ndarray]:
+    """(batch · num_return_sequences, 1 + generated) token ids of the best finished hypotheses, best first, and
+    (batch · num_return_sequences, generated) their tokens' log-probabilities.
 
     ``step`` sees batch · num_beams rows (each image's beams together).
     """
@@ -71,11 +80,14 @@ def beam_search(
     is_finished = np.zeros((b, k), dtype=bool)
     running_parents = np.full((b, k, max_new_tokens), -1, dtype=np.int64)
     finished_parents = running_parents.copy()
+    running_token_log_probs = np.zeros((b, k, max_new_tokens), dtype=np.float32)
+    finished_token_log_probs = running_token_log_probs.copy()
     improvable = np.ones((b, 1), dtype=bool)
     reorder = None
     for cur_len in range(1, max_length):
-        log_probs = log_softmax(step(running[:, :, cur_len - 1].reshape(-1), reorder).astype(np.float32))
-        log_probs = (log_probs.reshape(b, k, -1) + running_scores[:, :, None]).reshape(b, -1)
+        token_log_probs = log_softmax(step(running[:, :, cur_len - 1].reshape(-1), reorder).astype(np.float32))
+        token_log_probs = token_log_probs.reshape(b, k, -1)
+        log_probs = (token_log_probs + running_scores[:, :, None]).reshape(b, -1)
         vocab_size = log_probs.shape[1] // k
         candidates = top_k(log_probs, keep)
         candidate_scores = np.take_along_axis(log_probs, candidates, axis=1)
@@ -84,6 +96,8 @@ def beam_search(
         candidate_sequences[:, :, cur_len] = token
         candidate_parents = running_parents[rows, beam]
         candidate_parents[:, :, cur_len - 1] = beam + rows * k
+        candidate_token_log_probs = running_token_log_probs[rows, beam]
+        candidate_token_log_probs[:, :, cur_len - 1] = token_log_probs[rows, beam, token]
         ends = (token == eos_id) | (cur_len + 1 >= max_length)
 
         # Beams that go on: the best k candidates that did not just end.
@@ -92,6 +106,7 @@ def beam_search(
         running = candidate_sequences[rows, chosen]
         running_scores = np.take_along_axis(going_on, chosen, axis=1)
         running_parents = candidate_parents[rows, chosen]
+        running_token_log_probs = candidate_token_log_probs[rows, chosen]
 
         # Finished hypotheses: the best k so far, among the old ones and the top-k candidates that just ended.
         just_finished = ends.copy()
@@ -102,6 +117,8 @@ def beam_search(
         best = top_k(merged_scores, k)
         finished_sequences = np.concatenate([finished_sequences, candidate_sequences], axis=1)[rows, best]
         finished_parents = np.concatenate([finished_parents, candidate_parents], axis=1)[rows, best]
+        finished_token_log_probs = np.concatenate([finished_token_log_probs, candidate_token_log_probs], axis=1)
+        finished_token_log_probs = finished_token_log_probs[rows, best]
         is_finished = np.concatenate([is_finished, just_finished], axis=1)[rows, best]
         finished_scores = np.take_along_axis(merged_scores, best, axis=1)
 
@@ -112,5 +129,22 @@ def beam_search(
         improvable &= (best_running > worst_finished).any(axis=-1, keepdims=True)
         if not improvable.any() or ends.all():
             break
-    generated = int((finished_parents[:, :num_return_sequences] >= 0).sum(axis=-1).max())
-    return finished_sequences[:, :num_return_sequences, : 1 + generated].reshape(b * num_return_sequences, -1)
+    kept = finished_parents[:, :num_return_sequences] >= 0
+    generated = int(kept.sum(axis=-1).max())
+    sequences = finished_sequences[:, :num_return_sequences, : 1 + generated].reshape(b * num_return_sequences, -1)
+    log_probs = np.where(kept, finished_token_log_probs[:, :num_return_sequences], np.nan)[:, :, :generated]
+    return sequences, log_probs.reshape(b * num_return_sequences, -1).astype(np.float32)
+
+
+def confidence(token_log_probs: np.ndarray) -> dict[str, np.ndarray]:
+    """Per reading (rows of `greedy_search`/`beam_search` log-probabilities, NaN past the end): the sequence's
+    log-probability, and the mean and the least probability of its tokens (the end token included)."""
+    tokens = ~np.isnan(token_log_probs)
+    count = np.maximum(tokens.sum(axis=1), 1)
+    token_log_probs = np.where(tokens, token_log_probs, 0.0)
+    probs = np.exp(token_log_probs)
+    return {
+        "log_prob": token_log_probs.sum(axis=1),
+        "mean_token_prob": np.where(tokens, probs, 0.0).sum(axis=1) / count,
+        "min_token_prob": np.where(tokens, probs, 1.0).min(axis=1, initial=1.0),
+    }

@@ -54,8 +54,10 @@ class OnnxIm2Latex:
         num_beams: int = 1,
         num_return_sequences: int = 1,
         max_new_tokens: int = 200,
-    ) -> np.ndarray:
-        """Token ids (batch · num_return_sequences, 1 + generated), the start token first, as `generate` gives them."""
+        return_token_log_probs: bool = False,
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Token ids (batch · num_return_sequences, 1 + generated), the start token first, as `generate` gives them;
+        with ``return_token_log_probs``, also each generated token's log-probability (NaN after the end)."""
         if num_return_sequences > num_beams:
             raise ValueError(f"num_return_sequences ({num_return_sequences}) must not exceed num_beams ({num_beams})")
         memory_mask, *cross = self.encoder.run(None, {"pixel_values": pixel_values, "pixel_mask": pixel_mask})
@@ -81,8 +83,12 @@ class OnnxIm2Latex:
         config, batch = self.config, pixel_values.shape[0]
         ids = (config.decoder_start_token_id, config.eos_token_id, config.pad_token_id)
         if num_beams == 1:
-            return greedy_search(step, batch, *ids, max_new_tokens)
-        return beam_search(step, batch, num_beams, *ids, max_new_tokens, num_return_sequences, self.length_penalty)
+            sequences, log_probs = greedy_search(step, batch, *ids, max_new_tokens)
+        else:
+            sequences, log_probs = beam_search(
+                step, batch, num_beams, *ids, max_new_tokens, num_return_sequences, self.length_penalty
+            )
+        return (sequences, log_probs) if return_token_log_probs else sequences
 
 
 def _env_threads() -> int:
