@@ -1,0 +1,16 @@
+"""The user-formula benchmark: well-known formulas in many looks, read by a model (see im2latex_hf/user_benchmark.py).
+
+    python scripts/benchmark_users.py                                  # the bundled model, greedy, every look
+    python scripts/benchmark_users.py --backend onnx --num-beams 4 --output user-benchmark.json
+    python scripts/benchmark_users.py --looks cm-100,im2latex --limit 20 --model runs/best
+
+Prints a markdown table by look (image match, canonical exact match), the 10 worst readings and the timing;
+the images are cached in ~/.cache/im2latex_hf/user-benchmark/.
+"""
+
+import sys
+
+from im2latex_hf.user_benchmark import main
+
+if __name__ == "__main__":
+    sys.exit(main())
