@@ -79,8 +79,9 @@ MAX_TOKENS = 150
 LOOK_FONTS = {"cm": 0.4, "lmodern": 0.15, "times": 0.15, "palatino": 0.15, "helvetica": 0.15}
 """Font -> probability: Computer Modern, im2latex-100k's own font, gets the largest share."""
 LOOK_FONT_SIZES = (10, 11, 12)
-LOOK_DPI_RANGE = (80, 130)
-"""im2latex-100k's processed images are 12pt at 200 dpi downsampled by 2, i.e. about 100 dpi."""
+LOOK_DPI_RANGE = (80, 200)
+"""im2latex-100k's processed images are about 100 dpi; users' images reach the model at up to twice that text
+height (the image processor rescales only beyond its ``scale_tolerance``, 2), so the plain looks span it."""
 DISPLAY_PROBABILITY = 0.75
 """im2latex-100k was rendered in display style; some inline looks add variety."""
 IM2LATEX_LOOK_SHARE = 0.75
