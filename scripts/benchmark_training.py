@@ -15,6 +15,7 @@ import argparse
 import time
 from dataclasses import replace
 from itertools import islice
+from pathlib import Path
 
 import torch
 from accelerate import Accelerator
@@ -24,6 +25,13 @@ from transformers import AutoTokenizer, get_scheduler
 
 from im2latex_hf import Im2LatexImageProcessor, Im2LatexProcessor
 from im2latex_hf.training import TrainConfig, build_model, build_train_loader, resolve_mixed_precision, training_step
+
+BUILD_COMMANDS = {  # how the README's Data section builds the folders the training configs read
+    "data/im2latex-100k": "python scripts/build_dataset.py --data-dir ../shared/data/im2latex-100k "
+    "--output-dir data/im2latex-100k",
+    "data/corpus-im2latex": "python scripts/build_corpus.py --data-dir ../shared/data --output-dir "
+    "data/corpus-im2latex --recipe im2latex --generated 145000 --workers 2",
+}
 
 
 def measure(config: TrainConfig, steps: int, warmup: int) -> tuple[float, float]:
@@ -59,7 +67,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40, help="timed steps per setting")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
     args = parser.parse_args()
+    if not Path(args.config).is_file():
+        parser.error(f"{args.config} not found: run from the repository's root, or pass --config")
     config = TrainConfig.from_yaml(args.config)
+    for path in [source.path for source in config.train_data] + [config.tokenizer]:
+        if not Path(path).exists():
+            first = BUILD_COMMANDS.get(Path(path).as_posix(), "see README.md, section Data")
+            parser.error(f"{path} (from {args.config}) not found; build it first: {first}")
 
     release = resolve_mixed_precision(config.mixed_precision)
     settings = {

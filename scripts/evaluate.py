@@ -7,8 +7,13 @@ Writes report.json, predictions.tsv and errors.html; see im2latex_hf/evaluation.
 """
 
 import sys
+from pathlib import Path
 
-from im2latex_hf.evaluation import main
+# `python scripts/evaluate.py` puts this folder first on sys.path, where this file would stand in for the
+# `evaluate` package that the metrics load (`evaluate.load`): take the folder off.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+
+from im2latex_hf.evaluation import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())
