@@ -10,7 +10,7 @@ Hugging Face Spaces, else 127.0.0.1:7860). The HTTP API endpoint is ``/predict``
 Requests are queued and batched: waiting requests (up to ``MAX_BATCH_SIZE``) are read together,
 grouped by their decoding settings. Each request's problems (no image, not an image, blank, too
 large, bad settings) come back as its own status message and never fail the rest of its batch.
-Every reading is verified: rendered by TeX and scored against the image (`im2latex_hf.verification`).
+Every reading is verified: rendered by TeX and scored against the image (`im2latex_hf.metrics.verification`).
 """
 
 from __future__ import annotations

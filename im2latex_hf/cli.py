@@ -56,8 +56,8 @@ def _export_onnx(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from .metrics.verification import verify
     from .preprocessing import InvalidImageError
-    from .verification import verify
 
     try:
         verification = verify([args.image], [[args.latex]], timeout=args.timeout)[0][0]
@@ -71,8 +71,8 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from .looks import IM2LATEX_DPI
     from .rendering import render_file
+    from .rendering.looks import IM2LATEX_DPI
 
     if not Path(args.input).is_file():
         print(f"im2latex: {args.input}: no such file", file=sys.stderr)
@@ -92,7 +92,7 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import run_evaluation
+    from .evaluation.evaluate import run_evaluation
 
     return run_evaluation(args)
 
@@ -128,8 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--image", required=True, help="the formula image")
     verify.add_argument("--latex", required=True, help="the LaTeX to check")
-    from .looks import LOOKS
     from .rendering import DEFAULT_TIMEOUT, FONTS
+    from .rendering.looks import LOOKS
 
     verify.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds each TeX run may take")
     verify.set_defaults(run=_verify)
@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", required=True, help="folder to write: graphs, config, tokenizer and processor")
     export.set_defaults(run=_export_onnx)
 
-    from .evaluation import add_arguments
+    from .evaluation.evaluate import add_arguments
 
     evaluate = commands.add_parser(
         "evaluate", help="decode a dataset split and score it (BLEU-4, edit, exact, image match)"

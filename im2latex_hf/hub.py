@@ -8,7 +8,7 @@ from pathlib import Path
 from huggingface_hub import DatasetCard, ModelCard
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from .corpus import load_corpus
+from .data.corpus import load_corpus
 
 DATASET_CARD = """---
 license: other

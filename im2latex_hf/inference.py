@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .bundled_model import DEFAULT_MODEL
+from .metrics.verification import Verification
+from .metrics.verification import verify as verify_candidates
 from .preprocessing import ImageLike, InvalidImageError, pad_ink_maps
-from .verification import Verification
-from .verification import verify as verify_candidates
 
 if TYPE_CHECKING:
     import torch

@@ -12,8 +12,8 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from im2latex_hf.augmentation import FormulaAugmenter
-from im2latex_hf.data import IMAGE_DIR, SPLIT_FILES
+from im2latex_hf.data.im2latex import IMAGE_DIR, SPLIT_FILES
+from im2latex_hf.training.augmentation import FormulaAugmenter
 
 GAP = 6  # pixels between images
 SEPARATOR = 96  # grey of the gaps, darker than any augmented paper so each image's extent shows

@@ -31,7 +31,7 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 from transformers.generation import CompileConfig
 
 import im2latex_hf
-from im2latex_hf.data import IMAGE_DIR, SPLIT_FILES
+from im2latex_hf.data.im2latex import IMAGE_DIR, SPLIT_FILES
 from im2latex_hf.onnx import onnx_model_folder
 from im2latex_hf.onnx.runtime import OnnxIm2Latex
 from im2latex_hf.preprocessing import pad_ink_maps

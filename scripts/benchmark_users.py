@@ -1,4 +1,4 @@
-"""The user-formula benchmark: well-known formulas in many looks, read by a model (see im2latex_hf/user_benchmark.py).
+"""The user-formula benchmark: well-known formulas in many looks, read by a model (see im2latex_hf/evaluation/user_benchmark.py).
 
     python scripts/benchmark_users.py                                  # the bundled model, greedy, every look
     python scripts/benchmark_users.py --backend onnx --num-beams 4 --output user-benchmark.json
@@ -10,7 +10,7 @@ the images are cached in ~/.cache/im2latex_hf/user-benchmark/.
 
 import sys
 
-from im2latex_hf.user_benchmark import main
+from im2latex_hf.evaluation.user_benchmark import main
 
 if __name__ == "__main__":
     sys.exit(main())

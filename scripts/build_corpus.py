@@ -1,4 +1,4 @@
-"""Render a training corpus into parquet shards (recipes: see im2latex_hf.corpus).
+"""Render a training corpus into parquet shards (recipes: see im2latex_hf.data.corpus).
 
     python3 scripts/build_corpus.py --data-dir ../shared/data --output-dir data/corpus-im2latex --recipe im2latex \
         --generated 145000 --workers 2     # the release corpus: about 300K images in the im2latex look
@@ -14,7 +14,7 @@ import argparse
 import json
 import logging
 
-from im2latex_hf.corpus import (
+from im2latex_hf.data.corpus import (
     DEFAULT_GENERATED,
     DEFAULT_LOOKS_PER_FORMULA,
     DEFAULT_SHARD_SIZE,

@@ -9,7 +9,7 @@ import argparse
 import logging
 import time
 
-from im2latex_hf.data import build_im2latex_dataset
+from im2latex_hf.data.im2latex import build_im2latex_dataset
 
 
 def main() -> None:

@@ -21,8 +21,8 @@ import datasets
 import numpy as np
 from PIL import Image
 
-from im2latex_hf.corpus import load_corpus
-from im2latex_hf.data import HELD_OUT_ROWS
+from im2latex_hf.data.corpus import load_corpus
+from im2latex_hf.data.im2latex import HELD_OUT_ROWS
 
 GRAY_LEVELS = 16
 ROWS_PER_PART = 5000

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import datasets
 
-from im2latex_hf.looks import IM2LATEX_DPI, LOOKS
 from im2latex_hf.rendering import render_formulas
+from im2latex_hf.rendering.looks import IM2LATEX_DPI, LOOKS
 
 PAIR_FEATURES = {
     "real": datasets.Features(

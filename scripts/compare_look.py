@@ -17,9 +17,9 @@ import statistics
 
 from PIL import Image
 
-from im2latex_hf.data import HELD_OUT_ROWS, build_im2latex_dataset
-from im2latex_hf.looks import IM2LATEX_DPI, IM2LATEX_STROKE, im2latex_look, ink_box
+from im2latex_hf.data.im2latex import HELD_OUT_ROWS, build_im2latex_dataset
 from im2latex_hf.rendering import iter_render
+from im2latex_hf.rendering.looks import IM2LATEX_DPI, IM2LATEX_STROKE, im2latex_look, ink_box
 
 
 def contact_sheet(pairs: list[tuple[Image.Image, Image.Image]], path: str) -> None:

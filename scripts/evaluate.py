@@ -3,7 +3,7 @@
     python3 scripts/evaluate.py --split validation --limit 200 --num-beams 1
     python3 scripts/evaluate.py --model runs/best --split test   # writes reports/test-beam4/
 
-Writes report.json, predictions.tsv and errors.html; see im2latex_hf/evaluation.py.
+Writes report.json, predictions.tsv and errors.html; see im2latex_hf/evaluation/evaluate.py.
 """
 
 import sys
@@ -13,7 +13,7 @@ from pathlib import Path
 # `evaluate` package that the metrics load (`evaluate.load`): take the folder off.
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
 
-from im2latex_hf.evaluation import main  # noqa: E402
+from im2latex_hf.evaluation.evaluate import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -66,6 +66,7 @@ def evaluate(model, loader, processor, accelerator: Accelerator, num_beams: int)
             pixel_values=batch["pixel_values"], pixel_mask=batch["pixel_mask"], num_beams=num_beams, max_new_tokens=200
         )
         labels = batch["labels"].masked_fill(batch["labels"] == -100, processor.tokenizer.pad_token_id)
+        labels = accelerator.pad_across_processes(labels, dim=1, pad_index=processor.tokenizer.pad_token_id)
         generated = accelerator.pad_across_processes(generated, dim=1, pad_index=processor.tokenizer.pad_token_id)
         predictions += processor.batch_decode(accelerator.gather_for_metrics(generated))
         references += processor.batch_decode(accelerator.gather_for_metrics(labels))
@@ -127,6 +128,8 @@ def main() -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     scheduler = build_scheduler(config, optimizer)
     model, optimizer, train_loader, scheduler = accelerator.prepare(model, optimizer, train_loader, scheduler)
+    # max_steps and warmup_steps count optimizer steps: one schedule step per optimizer step, not one per process
+    scheduler.split_batches = True
     if eval_loader is not None:
         eval_loader = accelerator.prepare(eval_loader)
     progress = TrainingProgress()
@@ -186,6 +189,10 @@ def main() -> None:
                 bar.set_postfix(loss=f"{mean_loss:.3f}", skipped=skipped_steps, refresh=False)  # at the bar's own pace
                 running_loss, logged_steps, skipped_steps = 0.0, 0, 0
             out_of_time = args.max_minutes is not None and time.monotonic() - started > args.max_minutes * 60
+            if args.max_minutes is not None and accelerator.num_processes > 1:  # all processes stop at one step
+                out_of_time = bool(
+                    accelerator.reduce(torch.tensor(float(out_of_time), device=accelerator.device), "max")
+                )
             done = progress.step >= config.max_steps or out_of_time
             if eval_loader is not None and (progress.step % config.eval_steps == 0 or done):
                 metrics = evaluate(model, eval_loader, processor, accelerator, config.eval_num_beams)

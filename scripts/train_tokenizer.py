@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from im2latex_hf.data import split_formulas
+from im2latex_hf.data.im2latex import split_formulas
 from im2latex_hf.tokenization_im2latex import train_latex_tokenizer
 
 

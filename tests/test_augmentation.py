@@ -1,4 +1,4 @@
-"""Tests of im2latex_hf.augmentation."""
+"""Tests of im2latex_hf.training.augmentation."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from datasets import Dataset, Features, Value
 from datasets import Image as ImageFeature
 from PIL import Image, ImageDraw
 
-from im2latex_hf import augmentation
-from im2latex_hf.augmentation import AugmentationConfig, FormulaAugmenter
+from im2latex_hf.training import augmentation
+from im2latex_hf.training.augmentation import AugmentationConfig, FormulaAugmenter
 
 PROBABILITIES = [f.name for f in dataclasses.fields(AugmentationConfig) if f.name.endswith("_p")]
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from im2latex_hf.looks import IM2LATEX_BUCKETS
+from im2latex_hf.rendering.looks import IM2LATEX_BUCKETS
 
 FAST = ["--num-beams", "1", "--max-new-tokens", "8"]
 

@@ -1,4 +1,4 @@
-"""Tests of im2latex_hf.corpus: planning, rendering, sharding and resuming the training corpus (real TeX)."""
+"""Tests of im2latex_hf.data.corpus: planning, rendering, sharding and resuming the training corpus (real TeX)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from datasets import Dataset
 from datasets import Image as ImageFeature
 from PIL import Image
 
-from im2latex_hf import corpus
-from im2latex_hf.corpus import (
+from im2latex_hf.data import corpus
+from im2latex_hf.data.corpus import (
     DUPLICATE,
     FEATURES,
     HELD_OUT,
@@ -25,7 +25,7 @@ from im2latex_hf.corpus import (
     load_corpus,
     plan_corpus,
 )
-from im2latex_hf.looks import IM2LATEX_BUCKETS
+from im2latex_hf.rendering.looks import IM2LATEX_BUCKETS
 
 FORMULAS = [
     "x + 1",  # 0 train

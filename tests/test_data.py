@@ -1,4 +1,4 @@
-"""Tests of im2latex_hf.data: building the DatasetDict from im2latex-100k's original layout."""
+"""Tests of im2latex_hf.data.im2latex: building the DatasetDict from im2latex-100k's original layout."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from datasets import Image as ImageFeature
 from datasets import load_from_disk
 from PIL import Image, ImageDraw
 
-from im2latex_hf.data import (
+from im2latex_hf.data.im2latex import (
     EMPTY_FORMULA,
     FEATURES,
     INDEX_OUT_OF_RANGE,
@@ -89,7 +89,7 @@ def layout(tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
 
 def test_build_counts_every_bad_case(layout, tmp_path, caplog) -> None:
     root, pngs = layout
-    with caplog.at_level(logging.WARNING, logger="im2latex_hf.data"):
+    with caplog.at_level(logging.WARNING, logger="im2latex_hf.data.im2latex"):
         dataset, report = build_im2latex_dataset(root, cache_dir=tmp_path / "cache")
 
     assert set(dataset) == {"train", "validation"}

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from im2latex_hf.corpus import FEATURES as CORPUS_FEATURES
+from im2latex_hf.data.corpus import FEATURES as CORPUS_FEATURES
 from im2latex_hf.image_processing_im2latex import Im2LatexImageProcessor
 from im2latex_hf.training import DataSource
 

@@ -16,9 +16,10 @@ from datasets import Dataset, DatasetDict
 from datasets import Image as ImageFeature
 from PIL import Image
 
-from im2latex_hf.evaluation import Row, scored_texts
+from im2latex_hf.evaluation.evaluate import Row, scored_texts
 from im2latex_hf.latex import tokenize_latex
 from im2latex_hf.metrics import METRIC_NAMES, image_match, image_match_rates, load_metric, text_metrics
+from im2latex_hf.metrics.confusions import confusion_report
 from im2latex_hf.metrics.image_match import RENDER_OPTIONS
 from im2latex_hf.rendering import render_formulas
 
@@ -145,7 +146,9 @@ def test_cli_evaluate_end_to_end(tmp_path):
 
     output = tmp_path / "reports" / "test-beam1"
     report = json.loads((output / "report.json").read_text())
-    assert set(report) == {"model", "data", "split", "decoding", "canonical", "metrics", "counts", "timing", "command"}
+    assert set(report) == {
+        "model", "data", "split", "decoding", "canonical", "metrics", "counts", "confusions", "timing", "command",
+    }  # fmt: skip
     assert report["split"] == "test" and report["decoding"]["num_beams"] == 1
     assert set(report["metrics"]) == {"bleu4", "edit_accuracy", "exact_match", "image_match", "image_match_no_space"}
     assert {k: report["counts"][k] for k in ("rows", "evaluated", "unreadable", "image_match_evaluated")} == {
@@ -161,6 +164,10 @@ def test_cli_evaluate_end_to_end(tmp_path):
     assert not any(row["score"] for row in rows)  # not verified
     direct = text_metrics([row["prediction"] for row in rows], [row["gold"] for row in rows])  # unreadable: ""
     assert {k: report["metrics"][k] for k in direct} == pytest.approx(direct)
+    scored = [Row(i, row["image_name"], row["gold"], prediction=row["prediction"]) for i, row in enumerate(rows)]
+    canonical = scored_texts(scored, canonical=True)
+    assert report["confusions"] == confusion_report(*canonical).to_dict()
+    assert "token errors" in run.stdout
 
     page = (output / "errors.html").read_text(encoding="utf-8")
     errors = sum(tokenize_latex(row["prediction"]) != tokenize_latex(row["gold"]) for row in rows)

@@ -1,4 +1,4 @@
-"""Tests of im2latex_hf.formula_generation: determinism, well-formed output, bounds, variety."""
+"""Tests of im2latex_hf.data.formula_generation: determinism, well-formed output, bounds, variety."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from im2latex_hf.formula_generation import generate_formulas
+from im2latex_hf.data.formula_generation import generate_formulas
+from im2latex_hf.data.normalization import normalize_latex
 from im2latex_hf.latex import join_tokens, tokenize_latex
-from im2latex_hf.normalization import normalize_latex
 
 SEEDS = [
     "x + y = z",

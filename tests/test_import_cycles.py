@@ -2,7 +2,8 @@
 
 A module's imports are its `import` and `from ... import` statements outside functions (at module level, also
 under `if`/`try` and in class bodies; not under `if TYPE_CHECKING:`, which never runs). Importing
-`im2latex_hf.a.b` runs `im2latex_hf/a/__init__.py` first, so it counts as importing `im2latex_hf.a` too.
+`im2latex_hf.a.b` runs `im2latex_hf/a/__init__.py` first, so it counts as importing `im2latex_hf.a` too (except
+for modules inside `im2latex_hf.a`, whose package is already running when they run).
 `default_model/` is a model folder (its files are copies loaded as remote code), not part of the package's graph.
 """
 
@@ -10,8 +11,6 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
-
-import pytest
 
 from .conftest import REPO_ROOT
 
@@ -81,7 +80,8 @@ def imported_modules(name: str, path: Path, modules: dict[str, Path], in_functio
     for target in targets:
         parts = target.split(".")
         imported.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))  # the packages above run first
-    return {module for module in imported if module in modules and module != name}
+    ancestors = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}  # already running
+    return {module for module in imported if module in modules and module != name and module not in ancestors}
 
 
 def import_graph(in_functions: bool = False) -> dict[str, set[str]]:
@@ -154,7 +154,8 @@ def test_the_cycle_finder_finds_cycles_and_skips_functions_and_type_checking(tmp
     (package / "e.py").write_text("from .d import f\n")
     modules = module_files(package)
     graph = {name: imported_modules(name, path, modules, in_functions=False) for name, path in modules.items()}
-    assert graph[f"{PACKAGE}.a"] == {PACKAGE, f"{PACKAGE}.sub", f"{PACKAGE}.sub.b"}
+    assert graph[f"{PACKAGE}.a"] == {f"{PACKAGE}.sub", f"{PACKAGE}.sub.b"}
+    assert graph[f"{PACKAGE}.sub.b"] == {f"{PACKAGE}.c"}  # its own package, `sub`, is already running
     assert cycles(graph) == [[f"{PACKAGE}.a", f"{PACKAGE}.sub.b", f"{PACKAGE}.c", f"{PACKAGE}.a"]]
     with_functions = {name: imported_modules(name, path, modules, in_functions=True) for name, path in modules.items()}
     assert [f"{PACKAGE}.d", f"{PACKAGE}.e", f"{PACKAGE}.d"] in cycles(with_functions)
@@ -165,17 +166,51 @@ def test_no_import_cycle_at_module_level():
     assert not found, f"import cycles:\n{describe(found)}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the known cycle, through imports inside functions: inference → onnx (OnnxFormulaReader.from_pretrained: "
-    "`from .onnx import onnx_model_folder`) → onnx.export (onnx_model_folder: `from .export import "
-    "export_pretrained`) → inference (export_pretrained: `from ..inference import FormulaReader`). Fix in "
-    "im2latex_hf/onnx/export.py: export_pretrained loads the model itself, as FormulaReader.from_pretrained does "
-    "for PyTorch, instead of through FormulaReader: `from transformers import AutoModelForImageTextToText, "
-    "AutoProcessor`; `from .. import register`; `register()`; `model = AutoModelForImageTextToText"
-    ".from_pretrained(str(name_or_path)).eval()`; `processor = AutoProcessor.from_pretrained(str(name_or_path))`; "
-    "`export_onnx(model, processor, output_dir)`. Then remove this xfail.",
-)
 def test_no_import_cycle_even_through_imports_inside_functions():
     found = cycles(import_graph(in_functions=True))
     assert not found, f"import cycles:\n{describe(found)}"
+
+
+# The package's areas, from the top down: a module may import its own area's modules and those of areas below it.
+LAYERS = (
+    ("cli", "hub"),
+    ("evaluation",),
+    ("inference",),
+    ("onnx",),
+    ("training",),
+    ("metrics",),
+    ("data",),
+    ("rendering",),
+    (
+        "auto_registration",
+        "bundled_model",
+        "configuration_im2latex",
+        "image_processing_im2latex",
+        "latex",
+        "modeling_im2latex",
+        "preprocessing",
+        "processing_im2latex",
+        "tokenization_im2latex",
+    ),
+)
+
+
+def layer(module: str) -> int | None:
+    """The layer of a module of the package (None for the package's own `__init__`)."""
+    area = module.split(".")[1] if "." in module else None
+    return next((depth for depth, areas in enumerate(LAYERS) if area in areas), None)
+
+
+def test_every_module_belongs_to_a_layer():
+    unplaced = [name for name in module_files() if name != PACKAGE and layer(name) is None]
+    assert not unplaced, f"add these to LAYERS: {unplaced}"
+
+
+def test_imports_flow_down_the_layers():
+    upward = [
+        f"{name} → {target}"
+        for name, targets in import_graph(in_functions=True).items()
+        for target in targets
+        if target != PACKAGE and name != PACKAGE and layer(target) < layer(name)
+    ]
+    assert not upward, "imports against the layers:\n" + "\n".join(sorted(upward))

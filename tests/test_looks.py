@@ -1,4 +1,4 @@
-"""Tests of im2latex_hf.looks: the im2latex-100k look replayed on real dvipng renders."""
+"""Tests of im2latex_hf.rendering.looks: the im2latex-100k look replayed on real dvipng renders."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from im2latex_hf.looks import IM2LATEX_BUCKETS, IM2LATEX_DPI, im2latex_look, ink_box
 from im2latex_hf.rendering import render_formulas
+from im2latex_hf.rendering.looks import IM2LATEX_BUCKETS, IM2LATEX_DPI, im2latex_look, ink_box
 
 pytestmark = pytest.mark.skipif(
     shutil.which("latex") is None or shutil.which("dvipng") is None, reason="needs latex and dvipng (TeX Live)"

@@ -1,4 +1,4 @@
-"""Tests of im2latex_hf.normalization: school-style input, im2latex identity, idempotence, canonical policy."""
+"""Tests of im2latex_hf.data.normalization: school-style input, im2latex identity, idempotence, canonical policy."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from im2latex_hf.data.normalization import canonicalize_tokens, normalize_latex
 from im2latex_hf.latex import tokenize_latex
-from im2latex_hf.normalization import canonicalize_tokens, normalize_latex
 
 NORMAL_CASES = [
     (

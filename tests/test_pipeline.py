@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 from transformers import BatchFeature, pipeline
@@ -44,6 +47,24 @@ def test_a_prompt_is_the_start_of_the_reading(reader):
     assert pipe(images=images[0], text=start, generate_kwargs=GREEDY)[0]["generated_text"] == reading
     rest = pipe(images=images[0], text=start, return_full_text=False, generate_kwargs=GREEDY)[0]["generated_text"]
     assert start + rest == reading
+
+
+def test_the_pipeline_runs_from_remote_code_without_the_package(reader, tmp_path):
+    """A Hub user without im2latex_hf: `trust_remote_code=True` loads the folder's own copies of the code."""
+    pipe, images = reader
+    images[0].save(tmp_path / "formula.png")
+    expected = pipe(images=images[0], text="", generate_kwargs=GREEDY)[0]["generated_text"]
+    script = f"""
+import sys
+sys.modules["im2latex_hf"] = None  # importing the package now fails: only the model folder's code may be used
+from transformers import pipeline
+pipe = pipeline("image-text-to-text", model={im2latex_hf.DEFAULT_MODEL!r}, trust_remote_code=True)
+assert type(pipe.processor).__module__.startswith("transformers_modules"), type(pipe.processor).__module__
+print(pipe(images={str(tmp_path / "formula.png")!r}, text="", generate_kwargs={GREEDY!r})[0]["generated_text"])
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == expected
 
 
 def test_processor_gives_a_batch_feature_with_labels_or_a_decoder_prompt(reader):

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from im2latex_hf import Im2LatexForConditionalGeneration, Im2LatexProcessor
-from im2latex_hf.looks import IM2LATEX_DPI
 from im2latex_hf.rendering import render_formulas
+from im2latex_hf.rendering.looks import IM2LATEX_DPI
 from im2latex_hf.training import DataSource, load_train_data
 
 from .conftest import REPO_ROOT, train_tiny_model

@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from im2latex_hf import rendering
-from im2latex_hf.rendering import FONTS, RenderResult, iter_render, render_file, render_formulas
+from im2latex_hf.rendering import FONTS, RenderResult, iter_render, render_file, render_formulas, tex
 
 pytestmark = pytest.mark.skipif(
     shutil.which("latex") is None or shutil.which("dvipng") is None, reason="needs latex and dvipng (TeX Live)"
@@ -31,7 +30,7 @@ def ink(result: RenderResult) -> np.ndarray:
 @pytest.fixture
 def no_blacklist(monkeypatch: pytest.MonkeyPatch) -> None:
     """Let forbidden commands through to TeX, to test TeX's own restrictions."""
-    monkeypatch.setattr(rendering, "_FORBIDDEN_RE", re.compile(r"(?!)"))
+    monkeypatch.setattr(tex, "_FORBIDDEN_RE", re.compile(r"(?!)"))
 
 
 @pytest.fixture

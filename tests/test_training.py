@@ -15,7 +15,6 @@ from accelerate import Accelerator
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from im2latex_hf import Im2LatexConfig, Im2LatexForConditionalGeneration
-from im2latex_hf.augmentation import AugmentationConfig
 from im2latex_hf.rendering import render_formulas
 from im2latex_hf.tokenization_im2latex import train_latex_tokenizer
 from im2latex_hf.training import (
@@ -27,6 +26,7 @@ from im2latex_hf.training import (
     resolve_mixed_precision,
     training_step,
 )
+from im2latex_hf.training.augmentation import AugmentationConfig
 
 from .conftest import REPO_ROOT
 

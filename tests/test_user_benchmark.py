@@ -1,4 +1,4 @@
-"""The user-formula benchmark (`im2latex_hf.user_benchmark`): its formulas, its looks (real TeX and Chromium
+"""The user-formula benchmark (`im2latex_hf.evaluation.user_benchmark`): its formulas, its looks (real TeX and Chromium
 runs), its scoring and its command line with the bundled model, on a handful of formulas."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from im2latex_hf import user_benchmark as ub
+from im2latex_hf.data.normalization import normalize_latex
+from im2latex_hf.evaluation import user_benchmark as ub
 from im2latex_hf.latex import tokenize_latex
-from im2latex_hf.normalization import normalize_latex
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FORMULAS = [r"E = mc^2", r"\binom{n}{k} = \frac{n!}{k!(n-k)!}", r"A = \begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}"]

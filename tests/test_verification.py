@@ -13,9 +13,9 @@ from PIL import Image
 
 from im2latex_hf import InvalidImageError
 from im2latex_hf.inference import FormulaReader
-from im2latex_hf.looks import IM2LATEX_DPI
+from im2latex_hf.metrics.verification import compare, ink_levels, is_im2latex_look, render_match, verify
 from im2latex_hf.rendering import render_formulas
-from im2latex_hf.verification import compare, ink_levels, is_im2latex_look, render_match, verify
+from im2latex_hf.rendering.looks import IM2LATEX_DPI
 
 FORMULA = r"\frac { a + b } { 2 } = \int _ { 0 } ^ { 1 } f ( x ) d x"
 NEAR_MISS = r"\frac { a + b } { 3 } = \int _ { 0 } ^ { 1 } f ( x ) d x"  # one symbol changed

@@ -26,8 +26,10 @@ from pathlib import Path
 import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from torch import nn
+from transformers import AutoModelForImageTextToText, AutoProcessor
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
+from .. import register
 from .layout import DECODER_FILE, DECODER_INT8_FILE, ENCODER_FILE, cache_names
 
 OPSET = 18
@@ -134,10 +136,9 @@ def export_onnx(model: nn.Module, processor, output_dir: str | Path) -> Path:
 
 def export_pretrained(name_or_path: str | Path, output_dir: str | Path) -> Path:
     """Load a PyTorch model folder or Hub repo id and export it to ``output_dir`` (`export_onnx`), with its model card."""
-    from ..inference import FormulaReader
-
-    reader = FormulaReader.from_pretrained(str(name_or_path), device="cpu")
-    export_onnx(reader.model, reader.processor, output_dir)
+    register()
+    model = AutoModelForImageTextToText.from_pretrained(str(name_or_path)).eval()
+    export_onnx(model, AutoProcessor.from_pretrained(str(name_or_path)), output_dir)
     card = Path(name_or_path) / "README.md"
     if card.is_file():
         shutil.copy(card, Path(output_dir) / "README.md")

@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .looks import IM2LATEX_BUCKETS, IM2LATEX_DPI, IM2LATEX_PADDING
-from .preprocessing import ImageLike, load_image, to_grayscale
-from .preprocessing import ink_levels as processor_ink_levels
-from .rendering import DEFAULT_TIMEOUT, FONTS, iter_render
+from ..preprocessing import ImageLike, load_image, to_grayscale
+from ..preprocessing import ink_levels as processor_ink_levels
+from ..rendering import DEFAULT_TIMEOUT, FONTS, iter_render
+from ..rendering.looks import IM2LATEX_BUCKETS, IM2LATEX_DPI, IM2LATEX_PADDING
 
 WORK_HEIGHT = 64
 """Ink boxes taller than this are compared at this height (pixels)."""

@@ -27,11 +27,12 @@ from PIL import Image
 from rapidfuzz.distance import Levenshtein
 from tqdm.auto import tqdm
 
-from .bundled_model import DEFAULT_MODEL
-from .inference import BACKENDS, FormulaReader
-from .latex import join_tokens, tokenize_latex
-from .metrics import PairMatch, load_metric, match_rates, pair_matches
-from .metrics.image_match import RENDER_OPTIONS
+from ..bundled_model import DEFAULT_MODEL
+from ..inference import BACKENDS, FormulaReader
+from ..latex import join_tokens, tokenize_latex
+from ..metrics import PairMatch, load_metric, match_rates, pair_matches
+from ..metrics.confusions import confusion_report
+from ..metrics.image_match import RENDER_OPTIONS
 
 DEFAULT_DATA = "data/im2latex-100k"
 READ_CHUNK = 256
@@ -97,7 +98,7 @@ def run_evaluation(args: argparse.Namespace) -> int:
     from datasets import Image as ImageFeature
     from datasets import load_from_disk
 
-    from .data import FORMULA_FILE, build_im2latex_dataset
+    from ..data.im2latex import FORMULA_FILE, build_im2latex_dataset
 
     start = time.perf_counter()
     try:
@@ -142,7 +143,7 @@ def run_evaluation(args: argparse.Namespace) -> int:
     predictions, references = scored_texts(rows, canonical=args.canonical)
     metrics, counts = score(predictions, references, pairs)
     counts = {"rows": len(rows), "evaluated": len(rows), "unreadable": len(unreadable)} | counts
-    extra = {}
+    extra = {"confusions": confusion_report(*scored_texts(rows, canonical=True)).to_dict()}
     if verify:
         extra["calibration"] = calibration(rows, pairs)
     if args.rerank:  # the model's own best candidates (plain beam search): their metrics and the score's meaning
@@ -337,7 +338,7 @@ def scored_texts(rows: list[Row], *, canonical: bool) -> tuple[list[str], list[s
     predictions = [row.prediction for row in rows]
     references = [row.gold for row in rows]
     if canonical:
-        from .normalization import canonicalize_tokens
+        from ..data.normalization import canonicalize_tokens
 
         predictions, references = (
             [join_tokens(canonicalize_tokens(tokenize_latex(text))) for text in texts]
@@ -368,7 +369,7 @@ def write_errors_html(
 ) -> None:
     """A page of the ``count`` worst errors by token edit distance (of the scored texts): input image,
     prediction and gold with their renderings side by side."""
-    from .rendering import render_formulas
+    from ..rendering import render_formulas
 
     distances = [
         Levenshtein.distance(tokenize_latex(prediction), tokenize_latex(reference))
@@ -444,6 +445,15 @@ def summary(report: dict, output_dir: Path) -> str:
             else f"  no score threshold reaches image-match precision {PSEUDO_LABEL_PRECISION} "
             f"over {PSEUDO_LABEL_MIN_ROWS} rows or more"
         )
+    confusions = report["confusions"]
+    lines.append(
+        f"  token errors    {confusions['total']} (canonical LaTeX): {confusions['layout']} of layout, "
+        f"{confusions['small_marks']} of small marks (*); the commonest others, gold → read as (∅: none):"
+    )
+    lines += [
+        f"    {row['count']:5d}  {row['gold']} → {row['predicted']}{' *' if row['small_mark'] else ''}"
+        for row in confusions["top"][:10]
+    ]
     lines += [
         f"  rows            {counts['rows']} ({counts['evaluated']} evaluated, {counts['unreadable']} unreadable)",
         (

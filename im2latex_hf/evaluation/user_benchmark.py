@@ -34,13 +34,13 @@ import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 from rapidfuzz.distance import Levenshtein
 
-from .bundled_model import DEFAULT_MODEL
-from .inference import BACKENDS, FormulaReader
-from .latex import tokenize_latex
-from .looks import IM2LATEX_DPI
-from .metrics import pair_matches
-from .normalization import canonicalize_tokens
-from .rendering import render_formulas
+from ..bundled_model import DEFAULT_MODEL
+from ..data.normalization import canonicalize_tokens
+from ..inference import BACKENDS, FormulaReader
+from ..latex import tokenize_latex
+from ..metrics import pair_matches
+from ..rendering import render_formulas
+from ..rendering.looks import IM2LATEX_DPI
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver

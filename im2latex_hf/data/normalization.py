@@ -50,7 +50,7 @@ import string
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from .latex import join_tokens, tokenize_latex
+from ..latex import join_tokens, tokenize_latex
 
 # --------------------------------------------------------------------------- token classes
 

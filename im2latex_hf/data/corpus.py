@@ -61,12 +61,12 @@ from datasets import Dataset, Features, Image, Value
 from PIL import Image as PILImage
 from tqdm.auto import tqdm
 
-from .data import FORMULA_FILE, HELD_OUT_ROWS, SPLIT_FILES, split_formulas
+from ..latex import join_tokens, tokenize_latex
+from ..rendering import render_formulas
+from ..rendering.looks import IM2LATEX_DPI, IM2LATEX_STROKE, im2latex_look
 from .formula_generation import generate_formulas
-from .latex import join_tokens, tokenize_latex
-from .looks import IM2LATEX_DPI, IM2LATEX_STROKE, im2latex_look
+from .im2latex import FORMULA_FILE, HELD_OUT_ROWS, SPLIT_FILES, split_formulas
 from .normalization import normalize_latex
-from .rendering import render_formulas
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import random
 import string
 from collections.abc import Callable, Iterator, Sequence
 
-from .latex import join_tokens, tokenize_latex
+from ..latex import join_tokens, tokenize_latex
 from .normalization import (
     BINARY_OPERATORS,
     FONT_COMMANDS,
