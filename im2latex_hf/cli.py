@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from .bundled_model import DEFAULT_MODEL
-from .inference import BACKENDS
+from .inference import BACKENDS, parse_text_scales
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -28,6 +28,7 @@ def _predict(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens,
         verify=args.verify,
         rerank=args.rerank,
+        text_scales=args.text_scales,
     )
     for path, reading in zip(args.images, readings):
         if reading.error is not None:
@@ -120,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument(
         "--rerank", type=int, default=None, metavar="K", help="decode K candidates and keep the best-verified one"
+    )
+    predict.add_argument(
+        "--text-scales",
+        type=parse_text_scales,
+        default=(None,),
+        help="read each image at these text heights (x the training one; 'auto': as it comes), comma-separated, "
+        "e.g. auto,0.8,1.25; keep the most likely reading (with --verify or --rerank: the best verified)",
     )
     predict.set_defaults(run=_predict)
 

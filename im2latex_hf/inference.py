@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ import numpy as np
 from .bundled_model import DEFAULT_MODEL
 from .metrics.verification import Verification
 from .metrics.verification import verify as verify_candidates
-from .preprocessing import ImageLike, InvalidImageError, pad_ink_maps
+from .preprocessing import ImageLike, InvalidImageError, load_image, pad_ink_maps
 
 if TYPE_CHECKING:
     import torch
@@ -32,6 +33,7 @@ class Reading:
 
     latex: str | None = None
     error: str | None = None
+    confidence: float | None = None  # geometric mean of the reading's token probabilities, by the model
     verification: Verification | None = None
     candidates: list[tuple[str, Verification]] = field(default_factory=list)
 
@@ -42,6 +44,18 @@ class Reading:
 
 
 BACKENDS = ("pytorch", "onnx", "onnx-int8")
+
+
+def parse_text_scales(value: str) -> tuple[float | None, ...]:
+    """``--text-scales`` of the command line: comma-separated text heights (× the training one), ``auto`` for the
+    image processor's own rule; e.g. ``auto,1.0,1.3``."""
+    try:
+        scales = tuple(None if part.strip() == "auto" else float(part) for part in value.split(","))
+    except ValueError:
+        raise ValueError(f"text scales are numbers or 'auto', comma-separated, not {value!r}") from None
+    if any(scale is not None and not 0.25 <= scale <= 4 for scale in scales):
+        raise ValueError(f"text scales must lie between 0.25 and 4, not {value!r}")
+    return scales
 
 
 class FormulaReader:
@@ -84,46 +98,68 @@ class FormulaReader:
         batch_size: int = 16,
         verify: bool = False,
         rerank: int | None = None,
+        text_scales: Sequence[float | None] = (None,),
     ) -> list[Reading]:
         """Read each image; a bad image gets an error `Reading` and does not stop the others.
 
         ``verify`` renders each reading and scores it against its image (`Reading.score`). ``rerank=k``
         decodes ``k`` candidates (beam search, at least ``k`` beams), scores each so, and keeps the best
-        (ties go to the model's order); it implies ``verify``.
+        (ties go to the model's order); it implies ``verify``. ``text_scales`` reads each image at each of these
+        text heights (× the training text height; None: the image processor's own rule, see
+        `FormulaPreprocessor.ink_map`): the candidates of all scales are pooled, and the most likely one is kept, or
+        with ``verify``/``rerank`` the one the verifier scores best.
         """
         if rerank is not None and rerank < 1:
             raise ValueError(f"rerank must be a positive number of candidates, got {rerank}")
+        if not text_scales:
+            raise ValueError("text_scales needs at least one scale")
         per_image = rerank or 1
         readings: list[Reading] = [Reading() for _ in images]
-        ink_maps = {}
+        ink_maps: dict[tuple[int, int], np.ndarray] = {}  # (image, scale) → ink map
         for i, image in enumerate(images):
             try:
-                ink_maps[i] = self.processor.image_processor.ink_map(image)
+                image = load_image(image) if isinstance(image, (str, Path)) else image
+                maps = [self.processor.image_processor.ink_map(image, scale) for scale in text_scales]
             except InvalidImageError as error:
                 readings[i].error = str(error)
-        candidates: dict[int, list[str]] = {}
+                continue
+            ink_maps.update(((i, k), ink) for k, ink in enumerate(maps))
+        decoded: dict[tuple[int, int], list[tuple[str, float]]] = {}  # candidates with their mean log-probability
         # Similar sizes together: less padding per batch.
-        order = sorted(ink_maps, key=lambda i: ink_maps[i].shape[::-1])
+        order = sorted(ink_maps, key=lambda key: ink_maps[key].shape[::-1])
         for start in range(0, len(order), batch_size):
-            indices = order[start : start + batch_size]
-            texts = self._decode([ink_maps[i] for i in indices], max(num_beams, per_image), per_image, max_new_tokens)
-            for position, i in enumerate(indices):
-                candidates[i] = texts[position * per_image : (position + 1) * per_image]
-        if verify or rerank:
-            indices = sorted(candidates)
-            scored = verify_candidates([images[i] for i in indices], [candidates[i] for i in indices])
-            for i, verifications in zip(indices, scored):
-                best = max(range(per_image), key=lambda j: verifications[j].score)  # first of equals: model order
-                readings[i].latex, readings[i].verification = candidates[i][best], verifications[best]
-                if rerank:
-                    readings[i].candidates = list(zip(candidates[i], verifications))
-        else:
-            for i, texts in candidates.items():
-                readings[i].latex = texts[0]
+            keys = order[start : start + batch_size]
+            texts, log_probs = self._decode(
+                [ink_maps[key] for key in keys], max(num_beams, per_image), per_image, max_new_tokens
+            )
+            found = list(zip(texts, log_probs))
+            for position, key in enumerate(keys):
+                decoded[key] = found[position * per_image : (position + 1) * per_image]
+        candidates: dict[int, list[tuple[str, float]]] = {}  # each scale's in the model's order, each text once
+        for i in sorted({i for i, _ in decoded}):
+            scales = sorted(range(len(text_scales)), key=lambda k: -decoded[i, k][0][1])  # most likely reading first
+            pooled: dict[str, float] = {}
+            for text, log_prob in (found for k in scales for found in decoded[i, k]):
+                pooled.setdefault(text, log_prob)
+            candidates[i] = list(pooled.items())
+        indices = sorted(candidates)
+        verified = [[] for _ in indices]
+        if verify or rerank:  # all images' candidates at once: they share TeX runs
+            verified = verify_candidates([images[i] for i in indices], [[t for t, _ in candidates[i]] for i in indices])
+        for i, verifications in zip(indices, verified):
+            found, chosen = candidates[i], 0
+            if verifications:
+                chosen = max(range(len(found)), key=lambda j: verifications[j].score)  # first of equals: most likely
+                readings[i].verification = verifications[chosen]
+            if rerank:
+                readings[i].candidates = [(text, v) for (text, _), v in zip(found, verifications)]
+            readings[i].latex, readings[i].confidence = found[chosen][0], math.exp(found[chosen][1])
         return readings
 
-    def _decode(self, ink_maps: list[np.ndarray], num_beams: int, per_image: int, max_new_tokens: int) -> list[str]:
-        """``per_image`` LaTeX candidates for each ink map, best first."""
+    def _decode(
+        self, ink_maps: list[np.ndarray], num_beams: int, per_image: int, max_new_tokens: int
+    ) -> tuple[list[str], list[float]]:
+        """``per_image`` LaTeX candidates for each ink map, best first, and each one's mean token log-probability."""
         import torch
 
         inputs = self.processor.image_processor.pad(ink_maps).to(self.device)
@@ -134,8 +170,20 @@ class FormulaReader:
                 num_return_sequences=per_image,
                 max_new_tokens=max_new_tokens,
                 do_sample=False,
+                output_scores=True,
+                return_dict_in_generate=True,
             )
-        return self.processor.batch_decode(generated)
+            steps = self.model.compute_transition_scores(  # each generated token's log-probability
+                generated.sequences,
+                generated.scores,
+                generated.beam_indices if num_beams > 1 else None,
+                normalize_logits=num_beams == 1,  # beam search's scores are log-probabilities already
+            )
+            tokens = generated.sequences[:, 1 : 1 + steps.shape[1]]  # after the start token
+            ends = torch.isin(tokens, torch.tensor(self.model.generation_config.eos_token_id, device=tokens.device))
+            valid = (ends.cumsum(1) - ends.int()) == 0  # up to the first end token, itself included
+            log_probs = torch.where(valid, steps, 0.0).sum(1) / valid.sum(1)
+        return self.processor.batch_decode(generated.sequences), log_probs.float().tolist()
 
 
 class OnnxFormulaReader(FormulaReader):
@@ -162,14 +210,17 @@ class OnnxFormulaReader(FormulaReader):
             folder = onnx_model_folder(name_or_path)
         return cls(OnnxIm2Latex(folder, int8=int8), OnnxProcessor(folder))
 
-    def _decode(self, ink_maps: list[np.ndarray], num_beams: int, per_image: int, max_new_tokens: int) -> list[str]:
-        generated = self.model.generate(
+    def _decode(
+        self, ink_maps: list[np.ndarray], num_beams: int, per_image: int, max_new_tokens: int
+    ) -> tuple[list[str], list[float]]:
+        generated, token_log_probs = self.model.generate(
             **pad_ink_maps(ink_maps),
             num_beams=num_beams,
             num_return_sequences=per_image,
             max_new_tokens=max_new_tokens,
+            return_token_log_probs=True,
         )
-        return self.processor.batch_decode(generated)
+        return self.processor.batch_decode(generated), np.nanmean(token_log_probs, axis=1).tolist()
 
 
 @contextmanager

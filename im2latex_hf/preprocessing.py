@@ -141,8 +141,12 @@ class FormulaPreprocessor:
         self.max_width = max_width
         self.max_input_pixels = max_input_pixels
 
-    def ink_map(self, image: ImageLike) -> np.ndarray:
-        """One image → float32 ink map (ink 1, background 0), cropped, scale-normalised, with margin."""
+    def ink_map(self, image: ImageLike, text_scale: float | None = None) -> np.ndarray:
+        """One image → float32 ink map (ink 1, background 0), cropped, scale-normalised, with margin.
+
+        ``text_scale`` rescales the image so that its text height is ``text_scale`` × the training text height,
+        whatever ``scale_tolerance`` says (to read an image at several scales); None keeps the tolerance rule.
+        """
         if isinstance(image, (str, Path)):
             image = load_image(image)
         height, width = (image.shape[:2]) if isinstance(image, np.ndarray) else (image.height, image.width)
@@ -150,8 +154,9 @@ class FormulaPreprocessor:
             raise InvalidImageError(f"image too large: {width}x{height} pixels (limit {self.max_input_pixels:,})")
         ink = ink_levels(image, self.min_contrast, crop_above=0.25)
 
-        scale = self.target_text_height / text_height(ink > 0.5)
-        if not 1 / self.scale_tolerance <= scale <= self.scale_tolerance:
+        scale = self.target_text_height * (text_scale or 1.0) / text_height(ink > 0.5)
+        tolerance = self.scale_tolerance if text_scale is None else 1.02
+        if not 1 / tolerance <= scale <= tolerance:
             ink = _resize(ink, max(1, round(ink.shape[0] * scale)), max(1, round(ink.shape[1] * scale)))
         room_h, room_w = self.max_height - 2 * self.margin, self.max_width - 2 * self.margin
         if ink.shape[0] > room_h or ink.shape[1] > room_w:

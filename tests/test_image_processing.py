@@ -11,6 +11,8 @@ from transformers.testing_utils import CaptureLogger
 from transformers.utils import logging as transformers_logging
 
 from im2latex_hf import Im2LatexImageProcessor, InvalidImageError
+from im2latex_hf.inference import parse_text_scales
+from im2latex_hf.preprocessing import text_height
 from im2latex_hf.rendering import render_formulas
 
 
@@ -64,6 +66,25 @@ def test_large_text_is_scaled_to_the_training_size(formula, processor):
     big = formula.resize((formula.width * 4, formula.height * 4), Image.Resampling.BICUBIC)
     ink = processor.ink_map(big)
     assert abs(ink.shape[0] - reference.shape[0]) <= 16 and abs(ink.shape[1] - reference.shape[1]) <= 32
+
+
+def test_a_text_scale_sets_the_text_height_whatever_the_tolerance(formula, processor):
+    """`ink_map(image, text_scale)` rescales even within the tolerance (to read at several scales); None does not."""
+    target = processor.target_text_height
+    assert text_height(processor.ink_map(formula, 1.0) > 0.5) == pytest.approx(target, abs=1)
+    for scale in (0.8, 1.5):
+        assert text_height(processor.ink_map(formula, scale) > 0.5) == pytest.approx(
+            target * scale, rel=0.15
+        )  # clusters merge or split a little
+    natural = text_height(processor.ink_map(formula) > 0.5)  # within scale_tolerance of the target: left as it is
+    assert 1 / processor.scale_tolerance < natural / target < 0.9
+
+
+def test_text_scales_of_the_command_line():
+    assert parse_text_scales("auto,1.0,1.3") == (None, 1.0, 1.3)
+    for bad in ("big", "1.0,,2", "0.1", "auto,9"):
+        with pytest.raises(ValueError, match="text scales"):
+            parse_text_scales(bad)
 
 
 def test_formula_longer_than_the_limit_is_shrunk_to_fit(formula, processor):

@@ -313,3 +313,28 @@ def test_app_serves_the_onnx_backend_when_asked(trained, exported, onnx_cache, t
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_readings_carry_confidence_and_several_text_scales_keep_the_likeliest(trained, exported):
+    """Both backends give each reading the geometric mean of its token probabilities, alike; read at several text
+    scales, an image keeps the reading of the scale the model is surest of."""
+    images = trained.images[:3] + [result.image for result in render_formulas(FORMULAS[3:], dpi=160)]
+    scales = (None, 0.8, 1.25)
+    pytorch = FormulaReader.from_pretrained(trained.folder, device="cpu")
+    onnx = FormulaReader.from_pretrained(trained.folder, backend="onnx")
+    for num_beams in (1, 3):
+        confidences = {}
+        for name, reader in (("pytorch", pytorch), ("onnx", onnx)):
+            settings = {"num_beams": num_beams, "max_new_tokens": MAX_NEW_TOKENS}
+            alone = [reader.read(images, text_scales=(scale,), **settings) for scale in scales]
+            pooled = reader.read(images, text_scales=scales, **settings)
+            for i, reading in enumerate(pooled):
+                likeliest = max((found[i] for found in alone), key=lambda r: r.confidence)
+                assert reading.latex == likeliest.latex
+                assert reading.confidence == pytest.approx(likeliest.confidence)
+                assert 0 < reading.confidence <= 1
+            confidences[name] = [r.confidence for r in pooled]
+            assert len({r.latex for found in alone for r in found}) > len(images) / 2  # the scales read differently
+        assert confidences["onnx"] == pytest.approx(confidences["pytorch"], abs=1e-4)
+    with pytest.raises(ValueError, match="text_scales"):
+        onnx.read(images, text_scales=())

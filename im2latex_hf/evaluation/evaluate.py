@@ -28,7 +28,7 @@ from rapidfuzz.distance import Levenshtein
 from tqdm.auto import tqdm
 
 from ..bundled_model import DEFAULT_MODEL
-from ..inference import BACKENDS, FormulaReader
+from ..inference import BACKENDS, FormulaReader, parse_text_scales
 from ..latex import join_tokens, tokenize_latex
 from ..metrics import PairMatch, load_metric, match_rates, pair_matches
 from ..metrics.confusions import confusion_report
@@ -73,6 +73,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rerank", type=int, default=None, metavar="K",
         help="re-rank K candidates by render match; report the metrics with and without (implies --verify)",
     )  # fmt: skip
+    parser.add_argument(
+        "--text-scales",
+        type=parse_text_scales,
+        default=(None,),
+        help="read each image at these text heights (x the training one; 'auto': the image processor's rule), "
+        "comma-separated, and keep the most likely reading (with --verify: the best verified); default: auto",
+    )
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N rows")
     parser.add_argument("--canonical", action="store_true", help="canonicalise both sides before token metrics")
     parser.add_argument(
@@ -127,6 +134,7 @@ def run_evaluation(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         verify=args.verify,
         rerank=args.rerank,
+        text_scales=args.text_scales,
     )
     decode_seconds = time.perf_counter() - decode_start
     unreadable = [row for row in rows if row.prediction is None]
@@ -180,6 +188,7 @@ def run_evaluation(args: argparse.Namespace) -> int:
             "backend": args.backend,
             "verify": verify,
             "rerank": args.rerank,
+            "text_scales": ["auto" if scale is None else scale for scale in args.text_scales],
         },
         "canonical": args.canonical,
         "metrics": metrics,
@@ -224,6 +233,7 @@ def decode(
     batch_size: int,
     verify: bool = False,
     rerank: int | None = None,
+    text_scales: tuple[float | None, ...] = (None,),
 ) -> list[Row]:
     """Read every row's image (``image`` not decoded: bytes or path); unreadable images get an error."""
     rows = []
@@ -246,6 +256,7 @@ def decode(
                 batch_size=batch_size,
                 verify=verify,
                 rerank=rerank,
+                text_scales=text_scales,
             )
             for index, reading in zip(images, readings):
                 row = chunk_rows[index - start]

@@ -36,7 +36,7 @@ from rapidfuzz.distance import Levenshtein
 
 from ..bundled_model import DEFAULT_MODEL
 from ..data.normalization import canonicalize_tokens
-from ..inference import BACKENDS, FormulaReader
+from ..inference import BACKENDS, FormulaReader, parse_text_scales
 from ..latex import tokenize_latex
 from ..metrics import pair_matches
 from ..rendering import render_formulas
@@ -45,7 +45,7 @@ from ..rendering.looks import IM2LATEX_DPI
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
 
-FORMULAS_FILE = Path(__file__).resolve().parents[1] / "benchmarks" / "user_formulas.txt"
+FORMULAS_FILE = Path(__file__).resolve().parents[2] / "benchmarks" / "user_formulas.txt"
 CACHE_VERSION = 1
 """Part of the cache key: raise it when the way images are made changes."""
 WORST = 10
@@ -258,12 +258,24 @@ def _katex_screenshot(driver: WebDriver, formula: str) -> tuple[Image.Image | No
 
 
 def read_samples(
-    reader: FormulaReader, samples: list[Sample], *, num_beams: int, max_new_tokens: int, batch_size: int
+    reader: FormulaReader,
+    samples: list[Sample],
+    *,
+    num_beams: int,
+    max_new_tokens: int,
+    batch_size: int,
+    text_scales: tuple[float | None, ...] = (None,),
+    verify: bool = False,
 ) -> None:
     """Read every sample's image with a `FormulaReader` (in batches), setting its prediction or error."""
     drawn = [sample for sample in samples if sample.image is not None]
     readings = reader.read(
-        [sample.image for sample in drawn], num_beams=num_beams, max_new_tokens=max_new_tokens, batch_size=batch_size
+        [sample.image for sample in drawn],
+        num_beams=num_beams,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        text_scales=text_scales,
+        verify=verify,
     )
     for sample, reading in zip(drawn, readings, strict=True):
         sample.prediction, sample.error = reading.latex, reading.error
@@ -344,6 +356,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=16, help="images per generate() call")
     parser.add_argument(
+        "--text-scales",
+        type=parse_text_scales,
+        default=(None,),
+        help="read each image at these text heights (x the training one; 'auto': the image processor's rule), "
+        "comma-separated, and keep the most likely reading (with --verify: the best verified); default: auto",
+    )
+    parser.add_argument("--verify", action="store_true", help="let the render verifier choose among the readings")
+    parser.add_argument(
         "--looks",
         default=",".join(LOOK_NAMES),
         help=f"comma-separated subset of {', '.join(LOOK_NAMES)} (default: all)",
@@ -394,6 +414,8 @@ def run(args: argparse.Namespace) -> int:
             num_beams=args.num_beams,
             max_new_tokens=args.max_new_tokens,
             batch_size=args.batch_size,
+            text_scales=args.text_scales,
+            verify=args.verify,
         )
         read_seconds[look.name] = time.perf_counter() - start
         print(f"read {look.name} in {read_seconds[look.name]:.1f} s", file=sys.stderr)
@@ -420,6 +442,8 @@ def run(args: argparse.Namespace) -> int:
         "backend": args.backend,
         "device": str(reader.device),
         "num_beams": args.num_beams,
+        "text_scales": ["auto" if scale is None else scale for scale in args.text_scales],
+        "verify": args.verify,
         "formulas_file": str(args.formulas),
         "formulas": len(formulas),
         "cache": str(folder),
@@ -432,7 +456,10 @@ def run(args: argparse.Namespace) -> int:
         "readings": [asdict(sample) for sample in every],
     }
     print(
-        f"{args.model} ({args.backend} on {reader.device}, beam {args.num_beams}): "
+        f"{args.model} ({args.backend} on {reader.device}, beam {args.num_beams}"
+        + (f", text scales {','.join(map(str, report['text_scales']))}" if len(args.text_scales) > 1 else "")
+        + (", verified" if args.verify else "")
+        + "): "
         f"{len(formulas)} formulas in {len(looks)} looks\n"
     )
     print(markdown_report(report))
