@@ -7,7 +7,7 @@ PYTHON ?= python3
 SUDO ?=
 STAMPS := .ci/stamps
 TEX_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended \
-	texlive-science preview-latex-style dvipng lmodern
+	texlive-science preview-latex-style dvipng lmodern ghostscript
 BROWSER_PACKAGES := chromium chromium-driver  # for the browser test of the app
 
 .PHONY: install predict test lint benchmark app

@@ -83,7 +83,7 @@ def _render(args: argparse.Namespace) -> int:
         args.output_dir,
         font=args.font,
         font_size=args.font_size,
-        dpi=args.dpi or (IM2LATEX_DPI if args.look == "im2latex" else 200),
+        dpi=args.dpi or (IM2LATEX_DPI if args.look == "im2latex-fast" else 200),
         display=not args.inline,
         look=args.look,
         workers=args.workers,
@@ -148,9 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--font", default="cm", choices=sorted(FONTS))
     render.add_argument("--font-size", type=int, default=12, help="points")
     render.add_argument(
-        "--look", default="plain", choices=LOOKS, help="im2latex: im2latex-100k's look (bold strokes, buckets, ×2 down)"
+        "--look",
+        default="plain",
+        choices=LOOKS,
+        help="im2latex: im2latex-100k's own recipe (pdflatex + Ghostscript); im2latex-fast: its dvipng copy",
     )
-    render.add_argument("--dpi", type=int, default=None, help="default 200; with --look im2latex the calibrated dpi")
+    render.add_argument(
+        "--dpi", type=int, default=None, help="default 200; with --look im2latex-fast the calibrated dpi"
+    )
     render.add_argument("--inline", action="store_true", help="inline (text) style instead of display style")
     render.add_argument("--workers", type=int, default=2, help="TeX processes in parallel")
     render.set_defaults(run=_render)

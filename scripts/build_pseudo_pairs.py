@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--kind", choices=sorted(PAIR_FEATURES), required=True)
     parser.add_argument("--min-token-prob", type=float, default=0.0, help="--kind real: the least token probability")
-    parser.add_argument("--look", choices=LOOKS, default="im2latex", help="--kind rendered: the render's look")
+    parser.add_argument("--look", choices=LOOKS, default="im2latex-fast", help="--kind rendered: the render's look")
     parser.add_argument("--workers", type=int, default=1, help="--kind rendered: TeX runs at once")
     args = parser.parse_args(argv)
     if args.kind == "real" and not args.data:
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
             target = output / path.name.replace("labels-", "pseudo-")
         else:
             selected = select_rendered(labels)
-            dpi = IM2LATEX_DPI if args.look == "im2latex" else 100
+            dpi = IM2LATEX_DPI if args.look == "im2latex-fast" else 100
             rendered = render_formulas([f for _, f in selected], look=args.look, dpi=dpi, workers=args.workers)
             kept = [(row, result) for (row, _), result in zip(selected, rendered) if result.image is not None]
             columns = {"image": [r.image for _, r in kept], "formula": [r.formula for _, r in kept],

@@ -47,7 +47,7 @@ def test_partly_covered_pixels_become_black_and_stroke_sets_the_weight(plain: Im
 
 
 def test_renderer_look_option_matches_the_function(plain: Image.Image) -> None:
-    [result] = render_formulas([FORMULA], dpi=IM2LATEX_DPI, look="im2latex")
+    [result] = render_formulas([FORMULA], dpi=IM2LATEX_DPI, look="im2latex-fast")
     assert np.array_equal(np.asarray(result.image), np.asarray(im2latex_look(plain)))
     with pytest.raises(ValueError, match="unknown look"):
         render_formulas([FORMULA], look="glossy")

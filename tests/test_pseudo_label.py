@@ -28,7 +28,7 @@ BEAMS = 3
 def setup(tmp_path_factory):
     """A folder of unlabelled parquet (image, train_row), a saved tiny model that reads KNOWN, and its labels."""
     folder = tmp_path_factory.mktemp("pseudo")
-    images = [result.image for result in render_formulas(KNOWN + [UNKNOWN], look="im2latex", dpi=IM2LATEX_DPI)]
+    images = [result.image for result in render_formulas(KNOWN + [UNKNOWN], look="im2latex-fast", dpi=IM2LATEX_DPI)]
     model, processor = train_tiny_model(KNOWN, images[: len(KNOWN)])
     model.save_pretrained(folder / "model")
     processor.save_pretrained(folder / "model")
@@ -132,7 +132,7 @@ def test_real_image_pairs_take_the_confident_best_candidates(setup):
 
 def test_back_rendered_pairs_render_a_compiling_candidate(setup):
     run("build_pseudo_pairs.py", "--labels", str(setup / "labels"), "--output-dir", str(setup / "rendered"),
-        "--kind", "rendered", "--look", "im2latex")  # fmt: skip
+        "--kind", "rendered", "--look", "im2latex-fast")  # fmt: skip
     pairs = load(setup / "rendered", "rendered-*.parquet")
     labels = {row["train_row"]: row["candidates"] for row in load(setup / "labels", "labels-*.parquet")}
     assert len(pairs) == sum(any(c["compiles"] for c in candidates) for candidates in labels.values()) >= 4

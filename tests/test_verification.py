@@ -25,7 +25,7 @@ OTHER = r"\sum _ { n = 1 } ^ { \infty } \frac { 1 } { n ^ { 2 } }"
 @pytest.fixture(scope="module")
 def im2latex_image() -> Image.Image:
     """FORMULA in im2latex-100k's look (bucket-sized, bold, ×2 down), as the dataset's images are."""
-    return render_formulas([FORMULA], look="im2latex", dpi=IM2LATEX_DPI)[0].image
+    return render_formulas([FORMULA], look="im2latex-fast", dpi=IM2LATEX_DPI)[0].image
 
 
 @pytest.fixture(scope="module")

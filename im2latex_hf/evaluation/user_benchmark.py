@@ -72,7 +72,7 @@ LOOKS = (
     Look("cm-300", "Computer Modern, 300 dpi", dpi=300),
     Look("times-150", "Times, 150 dpi", font="times"),
     Look("helvetica-150", "Helvetica, 150 dpi", font="helvetica"),
-    Look("im2latex", "im2latex-100k's look", look="im2latex", dpi=IM2LATEX_DPI),
+    Look("im2latex", "im2latex-100k's look", look="im2latex-fast", dpi=IM2LATEX_DPI),
     Look("katex", "KaTeX in headless Chromium, the browser's default size", kind="katex"),
     Look("phone", "phone photo of Computer Modern at 150 dpi: gray, rotated, blurred, JPEG 40", kind="phone"),
 )

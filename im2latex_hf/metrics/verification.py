@@ -56,7 +56,7 @@ class Look:
     dpi: int
 
 
-IM2LATEX_LOOK = Look("im2latex", "cm", "im2latex", IM2LATEX_DPI)
+IM2LATEX_LOOK = Look("im2latex", "cm", "im2latex-fast", IM2LATEX_DPI)
 LOOKS = (IM2LATEX_LOOK, *(Look(font, font, "plain", 200) for font in FONTS))
 """The looks an image that is not in im2latex-100k's look is compared in."""
 

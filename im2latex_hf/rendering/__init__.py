@@ -1,6 +1,6 @@
 """Rendering: LaTeX to images with TeX Live (`tex`), in the looks the model reads (`looks`)."""
 
-from .looks import IM2LATEX_DPI, LOOKS, im2latex_look
+from .looks import FAITHFUL_LOOK, FAST_LOOK, IM2LATEX_DPI, LOOKS, im2latex_look
 from .tex import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_TIMEOUT,
@@ -16,6 +16,8 @@ from .tex import (
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_TIMEOUT",
+    "FAITHFUL_LOOK",
+    "FAST_LOOK",
     "FONTS",
     "FONT_SIZES",
     "IM2LATEX_DPI",

@@ -4,8 +4,10 @@ im2latex-100k's images (im2markup's pipeline) were made like this: pdflatex, the
 200 dpi with an alpha channel that was then dropped (so every partly covered pixel became black:
 bold strokes), grayscale, crop to the ink, 8 px of padding, pasted top-left on white into the
 smallest of a list of bucket sizes, then downsampled ×2 with LANCZOS. `im2latex_look` replays those
-steps on an antialiased ``dvipng`` render; `IM2LATEX_DPI` and `IM2LATEX_STROKE` are calibrated so
-that glyph size and stroke weight match the real images (`scripts/compare_look.py` measures it).
+steps on a render. The ``im2latex`` look renders like the dataset did (pdflatex, Ghostscript: see
+`faithful`) and then applies it with no stroke change; the faster ``im2latex-fast`` look applies it to
+an antialiased ``dvipng`` render, with `IM2LATEX_DPI` and `IM2LATEX_STROKE` calibrated so that glyph
+size and stroke weight match the real images (`scripts/compare_look.py` measures both looks).
 """
 
 from __future__ import annotations
@@ -13,8 +15,12 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-LOOKS = ("plain", "im2latex")
-"""``plain``: dvipng's antialiased image cropped to the ink; ``im2latex``: `im2latex_look` of it."""
+FAITHFUL_LOOK = "im2latex"
+FAST_LOOK = "im2latex-fast"
+LOOKS = ("plain", FAITHFUL_LOOK, FAST_LOOK)
+"""``plain``: dvipng's antialiased image cropped to the ink; ``im2latex``: im2latex-100k's own recipe
+(pdflatex + Ghostscript, `faithful`), pixel for pixel close to the dataset's images; ``im2latex-fast``:
+`im2latex_look` of the dvipng image, several times faster (for corpus building)."""
 
 IM2LATEX_DPI = 171
 """Render resolution (before the ×2 downsampling) at which dvipng's glyphs match im2latex-100k's in size."""
@@ -68,4 +74,14 @@ def _widen(ink: np.ndarray, pixels: int) -> np.ndarray:
     return ink
 
 
-__all__ = ["LOOKS", "IM2LATEX_DPI", "IM2LATEX_STROKE", "IM2LATEX_BUCKETS", "crop_to_ink", "im2latex_look", "ink_box"]
+__all__ = [
+    "FAITHFUL_LOOK",
+    "FAST_LOOK",
+    "LOOKS",
+    "IM2LATEX_DPI",
+    "IM2LATEX_STROKE",
+    "IM2LATEX_BUCKETS",
+    "crop_to_ink",
+    "im2latex_look",
+    "ink_box",
+]

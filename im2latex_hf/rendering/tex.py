@@ -1,4 +1,4 @@
-"""Render LaTeX formulas to images with a real TeX engine (``latex`` + ``dvipng``).
+"""Render LaTeX formulas to images with a real TeX engine (``latex`` + ``dvipng``, or ``pdflatex`` + Ghostscript).
 
 Many formulas go into one LaTeX document, each in its own ``preview`` environment
 (``\\usepackage[active]{preview}``), so one ``latex`` run and one ``dvipng`` call render a whole
@@ -8,12 +8,20 @@ belongs to which formula and which formula raised which error. A failed formula 
 error message, its neighbours keep their images, and whatever TeX's error recovery may have
 disturbed is rendered again.
 
+The ``im2latex`` look is im2latex-100k's own recipe (see `faithful`): the same batches and markers,
+but ``pdflatex`` and one Ghostscript call per batch instead of ``latex`` and ``dvipng``, and TeX's
+error recovery is part of the look (the dataset's images were made with it): a formula that raises
+a TeX error is rendered again alone, as the dataset rendered each formula, and keeps the page TeX
+recovered to (its first error in ``RenderResult.recovered``). It fails only when TeX makes no page,
+more than one, no ink, or stops.
+
 Formulas are untrusted input, so TeX runs locked down: no shell escape, kpathsea's paranoid
 ``openin_any``/``openout_any`` (no reading or writing outside the run's fresh temp folder, no
-absolute or parent paths), no font generation, no Ghostscript in ``dvipng``, memory and file
-size limits, and a wall-clock limit per run that kills the whole process group. A formula that
-hangs TeX is found from the markers (or by bisection) and fails alone. On top of that, formulas
-naming file, shell or catcode primitives are rejected up front (see ``FORBIDDEN_COMMANDS``).
+absolute or parent paths), no font generation, no Ghostscript in ``dvipng`` (and ``-dSAFER`` for the
+``im2latex`` look's own Ghostscript), memory and file size limits, and a wall-clock limit per run that
+kills the whole process group. A formula that hangs TeX is found from the markers (or by bisection)
+and fails alone. On top of that, formulas naming file, shell or catcode primitives are rejected up
+front (see ``FORBIDDEN_COMMANDS``).
 Formulas of one call share a TeX run, so a formula that deliberately redefines things globally
 (``\\gdef``) can spoil its batch's other images; it cannot escape the temp folder.
 """
@@ -28,7 +36,7 @@ import subprocess
 import tempfile
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
@@ -36,7 +44,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from .looks import LOOKS, im2latex_look
+from . import faithful
+from .looks import FAITHFUL_LOOK, FAST_LOOK, LOOKS, im2latex_look
 
 FONTS: dict[str, str] = {
     "cm": "",
@@ -58,18 +67,29 @@ FORBIDDEN_COMMANDS = tuple(
     special csname catcode scantokens endinput""".split()
 )
 """Control sequences rejected before TeX sees the formula (defence in depth; TeX's own
-restrictions are the real guard). ``^^`` escapes are rejected too, since they can spell any name."""
+restrictions are the real guard). ``^^`` escapes are rejected too, since they can spell any name, and
+so are pdfTeX's own primitives (``\\pdfliteral``, ``\\pdffiledump``, ...) and ``\\begin{input}``-style
+environments named after a rejected command (``\\begin`` calls ``\\csname``)."""
 
-_FORBIDDEN_RE = re.compile(r"\\(?:" + "|".join(FORBIDDEN_COMMANDS) + r")(?![a-zA-Z])|\^\^")
+_FORBIDDEN_NAMES = "|".join(FORBIDDEN_COMMANDS)
+_FORBIDDEN_RE = re.compile(
+    rf"\\(?:{_FORBIDDEN_NAMES})(?![a-zA-Z])|\^\^|\\pdf[a-zA-Z]"
+    rf"|\\(?:begin|end)\s*\{{\s*(?:pdf[a-zA-Z]*|{_FORBIDDEN_NAMES})\s*\}}"
+)
 
 _PACKAGES = r"\usepackage{amsmath,amssymb,amsfonts}"
-# No "tightpage": dvipng would clip ink outside the formula's box (\smash, trailing negative space);
-# "dvipng -T tight" finds the ink instead.
-_SETUP = r"""\usepackage[active]{preview}
-\makeatletter
+_MARKERS = r"""\makeatletter
 % Markers around each formula: its position in the batch and the page counter (see _parse_spans).
 \newcommand\imbegin[1]{\message{<<im2latex:begin #1 \the\pr@snippet>>}}
 \newcommand\imend[1]{\message{<<im2latex:end #1 \the\pr@snippet>>}}
+\makeatother
+"""
+# No "tightpage": dvipng would clip ink outside the formula's box (\smash, trailing negative space);
+# "dvipng -T tight" finds the ink instead.
+_SETUP = (
+    "\\usepackage[active]{preview}\n"
+    + _MARKERS
+    + r"""\makeatletter
 % im2latex-100k writes lengths with spaces between tokens ("\hspace { 1 c m }"): drop them.
 \let\im@hspace\hspace
 \let\im@vspace\vspace
@@ -79,6 +99,7 @@ _SETUP = r"""\usepackage[active]{preview}
 \makeatother
 \begin{document}
 """
+)
 # The formula sits on lines of its own, so a "%" in it comments out nothing of the frame.
 _FORMULA = (
     "\\imbegin{{{position}}}\\begin{{preview}}\\hbox{{${style}\n{formula}\n$}}\\end{{preview}}\\imend{{{position}}}\n"
@@ -108,12 +129,17 @@ _FILE_SIZE_LIMIT = 256 << 20  # bytes per file written
 
 @dataclass
 class RenderResult:
-    """One formula's outcome: a grayscale image cropped to the ink, or TeX's error."""
+    """One formula's outcome: a grayscale image cropped to the ink, or TeX's error.
+
+    ``recovered``: in the ``im2latex`` look, TeX's first error when the image is the page TeX's error
+    recovery made (as im2latex-100k's own images were made); None otherwise.
+    """
 
     index: int
     formula: str
     image: Image.Image | None
     error: str | None
+    recovered: str | None = None
 
 
 @dataclass
@@ -151,6 +177,23 @@ class _Options:
             (f"\\documentclass[{self.font_size}pt]{{{document_class}}}", _PACKAGES, FONTS[self.font], _SETUP)
         )
 
+    def document(self, formulas: Sequence[str]) -> str:
+        """The LaTeX document of a batch: one page a formula, each between markers."""
+        if self.look == FAITHFUL_LOOK:
+            return faithful.document(formulas, _MARKERS + "\\begin{document}\n", FONTS[self.font])
+        style = "\\displaystyle" if self.display else "\\textstyle"
+        body = "".join(_FORMULA.format(position=p, style=style, formula=f) for p, f in enumerate(formulas))
+        return self.preamble() + body + "\\end{document}\n"
+
+
+@dataclass(frozen=True)
+class _Engine:
+    """How a look's batch becomes pages: its TeX program, then its rasterizer (pages 1..N → ``page<N>.png``)."""
+
+    tex: str
+    rasterize: Callable[[Path, int, _Options], str | None]  # returns an error message, or None
+    recovers: bool = False  # TeX's error recovery is part of the look (see the module's docstring)
+
 
 @dataclass
 class _Span:
@@ -161,11 +204,14 @@ class _Span:
     error: str | None = None
 
     @property
+    def one_page(self) -> bool:
+        """Finished on exactly one page (errors or not)."""
+        return self.first_page is not None and self.end_page is not None and self.end_page - self.first_page == 1
+
+    @property
     def clean(self) -> bool:
         """Finished without error on exactly one page."""
-        if self.error is not None or self.first_page is None or self.end_page is None:
-            return False
-        return self.end_page - self.first_page == 1
+        return self.error is None and self.one_page
 
 
 @dataclass
@@ -220,10 +266,12 @@ def iter_render(
 
     ``font`` is a key of ``FONTS``, ``font_size`` one of ``FONT_SIZES`` (points), ``dpi`` the image
     resolution, ``display`` chooses ``\\displaystyle`` over ``\\textstyle``, ``look`` is one of
-    ``looks.LOOKS`` (``"im2latex"``: im2latex-100k's look, with ``dpi`` the resolution before its ×2
-    downsampling, calibrated as ``looks.IM2LATEX_DPI``). ``timeout`` limits
-    each TeX or dvipng run in seconds; ``workers`` batches of ``batch_size`` formulas render at
-    once, each in its own latex and dvipng processes. The input is read lazily.
+    ``looks.LOOKS``: ``"im2latex"`` is im2latex-100k's own recipe (pdflatex + Ghostscript, see
+    `faithful`), which fixes font size, resolution and style (``font_size``, ``dpi`` and ``display`` do
+    not apply; ``font`` does); ``"im2latex-fast"`` its dvipng approximation, with ``dpi`` the
+    resolution before the ×2 downsampling, calibrated as ``looks.IM2LATEX_DPI``. ``timeout`` limits
+    each TeX, dvipng or Ghostscript run in seconds; ``workers`` batches of ``batch_size`` formulas
+    render at once, each in its own processes. The input is read lazily.
     """
     if font not in FONTS:
         raise ValueError(f"unknown font {font!r}; choose one of {', '.join(FONTS)}")
@@ -317,9 +365,10 @@ def _render_isolated(batch: list[tuple[int, str]], options: _Options) -> list[Re
     while parts:
         part = parts.pop()
         with tempfile.TemporaryDirectory(prefix="im2latex-render-") as folder:
-            decided, undecided = _render_once(part, Path(folder), options)
+            decided, undecided, alone = _render_once(part, Path(folder), options)
         results += decided
-        if not decided:  # nothing learnt (a run is never undecided about a single formula): bisect
+        parts += [[pair] for pair in alone]
+        if not decided and not alone:  # nothing learnt (a run is never undecided about a single formula): bisect
             middle = len(undecided) // 2
             parts += [undecided[:middle], undecided[middle:]]
         elif undecided:
@@ -329,43 +378,55 @@ def _render_isolated(batch: list[tuple[int, str]], options: _Options) -> list[Re
 
 def _render_once(
     batch: list[tuple[int, str]], folder: Path, options: _Options
-) -> tuple[list[RenderResult], list[tuple[int, str]]]:
-    """One latex + dvipng run over a batch: (decided results, formulas to render again).
+) -> tuple[list[RenderResult], list[tuple[int, str]], list[tuple[int, str]]]:
+    """One TeX + rasterizer run over a batch: (decided results, formulas to render again, ones to render alone).
 
     The formulas before the first one that went wrong are sound. That one fails with TeX's first
     error (or why it did not make one page), and so does the formula TeX hung on if the run timed
     out; the others after it are rendered again, since TeX's recovery from an error may have
-    spoilt their pages. Decides at least one formula unless the run timed out after its last
-    formula or dvipng failed.
+    spoilt their pages. In a look whose TeX recovery is part of it (``im2latex``), the first one
+    that went wrong is rendered again alone instead (unless TeX hung on it), and alone it keeps the
+    page TeX made if that is one page. Decides at least one formula, or sets one aside to render
+    alone, unless the run timed out after its last formula or the rasterizer failed.
     """
-    style = "\\displaystyle" if options.display else "\\textstyle"
-    body = "".join(_FORMULA.format(position=p, style=style, formula=f) for p, (_, f) in enumerate(batch))
-    (folder / "doc.tex").write_text(options.preamble() + body + "\\end{document}\n", encoding="utf-8")
-    latex = _run_tex(["latex", "-no-shell-escape", "-interaction=nonstopmode", "doc.tex"], folder, options.timeout)
+    engine = _ENGINES.get(options.look, _DVIPNG)
+    (folder / "doc.tex").write_text(options.document([formula for _, formula in batch]), encoding="utf-8")
+    latex = _run_tex([engine.tex, "-no-shell-escape", "-interaction=nonstopmode", "doc.tex"], folder, options.timeout)
     killed = latex.returncode is None
     spans = _parse_spans(latex.output, len(batch))
-    first_bad = next((p for p, span in enumerate(spans) if not span.clean), len(batch))
+    recovered = None
+    if engine.recovers and len(batch) == 1 and not killed and spans[0].one_page:
+        recovered, first_bad = spans[0].error, 1  # alone, the page TeX recovered to is the look's image
+    else:
+        first_bad = next((p for p, span in enumerate(spans) if not span.clean), len(batch))
     failed = {first_bad} if first_bad < len(batch) else set()
+    hung: list[int] = []
     if killed:
         hung = [p for p, span in enumerate(spans) if span.first_page is not None and span.end_page is None]
         failed.update(hung[-1:] or ([0] if len(batch) == 1 else []))
         if not failed:
-            return [], batch
-    sound = [] if killed else batch[:first_bad]  # a killed run leaves no usable DVI
+            return [], batch, []
+    alone = []
+    if engine.recovers and len(batch) > 1 and first_bad in failed and first_bad not in hung[-1:]:
+        failed.discard(first_bad)  # render it again alone: its page is what TeX recovers to there
+        alone = [batch[first_bad]]
+    sound = [] if killed else batch[:first_bad]  # a killed run leaves no usable pages
     decided = [
         RenderResult(*batch[p], None, _failure_reason(spans[p], killed, options.timeout)) for p in sorted(failed)
     ]
-    undecided = [pair for p, pair in enumerate(batch[len(sound) :], start=len(sound)) if p not in failed]
+    set_aside = failed | ({first_bad} if alone else set())
+    undecided = [pair for p, pair in enumerate(batch[len(sound) :], start=len(sound)) if p not in set_aside]
     # Pages are numbered from 1 in formula order, as long as nothing went wrong.
-    dvipng_error = _dvipng(folder, len(sound), options)
-    if dvipng_error is None:
+    raster_error = engine.rasterize(folder, len(sound), options)
+    if raster_error is None:
         for page, (index, formula) in enumerate(sound, start=1):
-            decided.append(RenderResult(index, formula, *_load_cropped(folder / f"page{page}.png", options.look)))
+            image, error = _load_cropped(folder / f"page{page}.png", options.look)
+            decided.append(RenderResult(index, formula, image, error, recovered if image is not None else None))
     elif len(batch) == 1:
-        decided.append(RenderResult(*batch[0], None, dvipng_error))
-    else:  # render again: bisection isolates the page that dvipng cannot render
+        decided.append(RenderResult(*batch[0], None, raster_error))
+    else:  # render again: bisection isolates the page that the rasterizer cannot render
         undecided += sound
-    return decided, undecided
+    return decided, undecided, alone
 
 
 def _parse_spans(output: str, count: int) -> list[_Span]:
@@ -418,6 +479,25 @@ def _dvipng(folder: Path, pages: int, options: _Options) -> str | None:
     return None
 
 
+def _ghostscript(folder: Path, pages: int, options: _Options) -> str | None:
+    """Rasterize the first ``pages`` PDF pages as the ``im2latex`` look does; returns an error message if it failed."""
+    if not pages:
+        return None
+    run = _run_tex(faithful.ghostscript_command(pages), folder, options.timeout)
+    if run.returncode is None:
+        return f"Ghostscript timed out after {options.timeout:g} s"
+    made = [(folder / f"page{page}.png").is_file() for page in range(1, pages + 2)]
+    # A page Ghostscript cannot draw is left out, and the later pages' numbers shift: any error fails the run.
+    if run.returncode != 0 or "Error" in run.output or not all(made[:-1]) or made[-1]:
+        return f"Ghostscript failed (exit status {run.returncode}): {' '.join(run.output.split())[-300:]}"
+    return None
+
+
+_DVIPNG = _Engine("latex", _dvipng)
+_ENGINES = {FAITHFUL_LOOK: _Engine("pdflatex", _ghostscript, recovers=True)}
+"""Looks not named here are drawn by ``latex`` + ``dvipng``."""
+
+
 def _load_cropped(path: Path, look: str) -> tuple[Image.Image | None, str | None]:
     """Load a page as 8-bit grayscale cropped to its ink, in ``look``: (image, None) or (None, error)."""
     try:
@@ -429,7 +509,9 @@ def _load_cropped(path: Path, look: str) -> tuple[Image.Image | None, str | None
     if bbox is None:
         return None, "the formula rendered no ink"
     image = image.crop(bbox)
-    return (im2latex_look(image) if look == "im2latex" else image), None
+    if look == FAITHFUL_LOOK:
+        return im2latex_look(image, stroke=0), None  # every pixel not white is ink: no widening
+    return (im2latex_look(image) if look == FAST_LOOK else image), None
 
 
 def _run_tex(command: list[str], folder: Path, timeout: float) -> _Run:
