@@ -3,6 +3,16 @@
 The LaTeX is rendered with the project's TeX renderer (`rendering.iter_render`, locked down as
 always) in the look nearest the image, and the two are compared:
 
+* **im2latex-100k's images: the local match.** An image in im2latex-100k's look (see below) is compared
+  with a render in the faithful ``im2latex`` look by `local_match`: global then column-wise DTW
+  alignment, scored by the worst local discrepancy, so one wrong symbol decides the score. Unless it
+  was not drawn by the dataset's pipeline after all: when none of its candidates' faithful renders
+  scores `LOCAL_DOUBT` or more but one scores `LOCAL_FALLBACK` or more in today's comparison below
+  (an image in the im2latex geometry from another renderer, such as the ``im2latex-fast`` look), it
+  keeps today's scores. ``local=False`` gives today's comparison for every image.
+
+Today's comparison, for every other image:
+
 * **Look.** An image in im2latex-100k's look (its size is one of im2markup's buckets halved and its
   ink starts at the bucket padding) is compared with a render in that look (`looks.im2latex_look`).
   Any other image is compared in each of `LOOKS` (the im2latex look and every font of the renderer,
@@ -33,8 +43,9 @@ from PIL import Image
 
 from ..preprocessing import ImageLike, load_image, to_grayscale
 from ..preprocessing import ink_levels as processor_ink_levels
-from ..rendering import DEFAULT_TIMEOUT, FONTS, iter_render
+from ..rendering import DEFAULT_TIMEOUT, FAITHFUL_LOOK, FONTS, iter_render
 from ..rendering.looks import IM2LATEX_BUCKETS, IM2LATEX_DPI, IM2LATEX_PADDING
+from . import local_match
 
 WORK_HEIGHT = 64
 """Ink boxes taller than this are compared at this height (pixels)."""
@@ -44,6 +55,10 @@ MAX_SHIFT = 2
 """Pixels a window's render may shift horizontally to meet the image (vertically: 1)."""
 MIN_CONTRAST = 40
 """Gray levels between background and darkest pixel below which an image counts as blank."""
+LOCAL_DOUBT = 0.5
+LOCAL_FALLBACK = 0.9
+"""An im2latex-geometry image whose best local match is under `LOCAL_DOUBT` while today's comparison gives a
+candidate `LOCAL_FALLBACK` or more was not drawn by the dataset's pipeline: it keeps today's scores."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +87,8 @@ class Verification:
     rendered: Image.Image | None = None
     """The render (grayscale, cropped to the ink), for showing next to the image."""
     reason: str | None = None
-    """Why the score is 0 when the LaTeX did not render: TeX's error, a forbidden command, a timeout."""
+    """Why the score is 0 when the LaTeX did not render: TeX's error, a forbidden command, a timeout; for a
+    faithful render that TeX's error recovery made (scored, see `local_match`), TeX's first error."""
 
 
 def render_match(image: ImageLike, latex: str, *, timeout: float = DEFAULT_TIMEOUT) -> float:
@@ -86,27 +102,66 @@ def verify(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     workers: int = 2,
+    local: bool = True,
 ) -> list[list[Verification]]:
     """Score every candidate LaTeX of every image: result ``[i][j]`` is candidate ``j`` of image ``i``.
 
     All renders of one look share TeX runs (``workers`` at once, each limited to ``timeout`` seconds).
-    An image that cannot be read or has no ink raises `InvalidImageError`; a candidate never raises.
+    Images in im2latex-100k's look are scored by the local match unless ``local`` is False (see the
+    module docstring). An image that cannot be read or has no ink raises `InvalidImageError`; a
+    candidate never raises.
     """
     if len(images) != len(candidates):
         raise ValueError(f"{len(images)} images but {len(candidates)} candidate lists")
     images = [_opened(image) for image in images]  # each file read once
     inks = [ink_levels(image) for image in images]
     in_im2latex_look = [is_im2latex_look(image) for image in images]
-    looks_of = [[IM2LATEX_LOOK] if fixed else list(LOOKS) for fixed in in_im2latex_look]
+    matched = _local_matches(images, candidates, in_im2latex_look if local else [False] * len(images), timeout, workers)
+    looks_of = [
+        [] if i in matched else [IM2LATEX_LOOK] if fixed else list(LOOKS) for i, fixed in enumerate(in_im2latex_look)
+    ]
     scored = _render_and_score(inks, candidates, looks_of, timeout, workers)
     results = []
     for i, image_candidates in enumerate(candidates):
+        if i in matched:
+            results.append(matched[i])
+            continue
         if not image_candidates:
             results.append([])
             continue
         best_look = max(looks_of[i], key=lambda look: max(v.score for v in scored[i, look.name]))
         results.append(scored[i, best_look.name])
     return results
+
+
+def _local_matches(
+    images: list, candidates: Sequence[Sequence[str]], eligible: list[bool], timeout: float, workers: int
+) -> dict[int, list[Verification]]:
+    """Image index → its candidates' verifications, for the eligible images: the local match's, or for an image
+    that today's comparison shows was drawn by another renderer (see `LOCAL_FALLBACK`), today's."""
+    chosen = [i for i, ok in enumerate(eligible) if ok and candidates[i]]
+    if not chosen:
+        return {}
+    found = local_match.match(
+        [images[i] for i in chosen], [candidates[i] for i in chosen], timeout=timeout, workers=workers
+    )
+    matched = {
+        i: [Verification(m.score, FAITHFUL_LOOK if m.rendered is not None else None, m.rendered, m.reason) for m in ms]
+        for i, ms in zip(chosen, found)
+    }
+    doubtful = [i for i in chosen if max(v.score for v in matched[i]) < LOCAL_DOUBT]
+    if doubtful:  # drawn by another renderer in the same geometry? Today's comparison decides.
+        todays = verify(
+            [images[i] for i in doubtful],
+            [candidates[i] for i in doubtful],
+            timeout=timeout,
+            workers=workers,
+            local=False,
+        )
+        for i, verifications in zip(doubtful, todays):
+            if max(v.score for v in verifications) >= LOCAL_FALLBACK:
+                matched[i] = verifications
+    return matched
 
 
 def _render_and_score(
@@ -199,4 +254,15 @@ def _blur(ink: np.ndarray) -> np.ndarray:
     return (4 * ink + neighbours) / 8
 
 
-__all__ = ["LOOKS", "Look", "Verification", "compare", "ink_levels", "is_im2latex_look", "render_match", "verify"]
+__all__ = [
+    "LOCAL_DOUBT",
+    "LOCAL_FALLBACK",
+    "LOOKS",
+    "Look",
+    "Verification",
+    "compare",
+    "ink_levels",
+    "is_im2latex_look",
+    "render_match",
+    "verify",
+]
