@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from .bundled_model import DEFAULT_MODEL
-from .inference import BACKENDS, parse_text_scales
+from .inference import BACKENDS, add_text_scales_argument
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -122,13 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--rerank", type=int, default=None, metavar="K", help="decode K candidates and keep the best-verified one"
     )
-    predict.add_argument(
-        "--text-scales",
-        type=parse_text_scales,
-        default=(None,),
-        help="read each image at these text heights (x the training one; 'auto': as it comes), comma-separated, "
-        "e.g. auto,0.8,1.25; keep the most likely reading (with --verify or --rerank: the best verified)",
-    )
+    add_text_scales_argument(predict)
     predict.set_defaults(run=_predict)
 
     verify = commands.add_parser(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ import numpy as np
 from .bundled_model import DEFAULT_MODEL
 from .metrics.verification import Verification
 from .metrics.verification import verify as verify_candidates
-from .preprocessing import ImageLike, InvalidImageError, load_image, pad_ink_maps
+from .preprocessing import ImageLike, InvalidImageError, open_image, pad_ink_maps
 
 if TYPE_CHECKING:
     import torch
@@ -56,6 +57,18 @@ def parse_text_scales(value: str) -> tuple[float | None, ...]:
     if any(scale is not None and not 0.25 <= scale <= 4 for scale in scales):
         raise ValueError(f"text scales must lie between 0.25 and 4, not {value!r}")
     return scales
+
+
+def add_text_scales_argument(parser: argparse.ArgumentParser) -> None:
+    """``--text-scales`` (see `parse_text_scales`), for the commands that read images."""
+    parser.add_argument(
+        "--text-scales",
+        type=parse_text_scales,
+        default=(None,),
+        help="read each image at these text heights (x the training one; 'auto': the image processor's rule), "
+        "comma-separated, e.g. auto,0.8,1.0,1.25, and keep the most likely reading (with --verify or --rerank: "
+        "the best verified); default: auto",
+    )
 
 
 class FormulaReader:
@@ -118,7 +131,7 @@ class FormulaReader:
         ink_maps: dict[tuple[int, int], np.ndarray] = {}  # (image, scale) → ink map
         for i, image in enumerate(images):
             try:
-                image = load_image(image) if isinstance(image, (str, Path)) else image
+                image = open_image(image)  # once for all scales
                 maps = [self.processor.image_processor.ink_map(image, scale) for scale in text_scales]
             except InvalidImageError as error:
                 readings[i].error = str(error)

@@ -41,6 +41,11 @@ def load_image(path: str | Path) -> Image.Image:
         raise InvalidImageError(f"cannot read image ({error})") from None
 
 
+def open_image(image: ImageLike) -> Image.Image | np.ndarray:
+    """A file path opened as an image (`InvalidImageError` if it cannot be); images and arrays as they are."""
+    return load_image(image) if isinstance(image, (str, Path)) else image
+
+
 def to_grayscale(image: Image.Image | np.ndarray) -> np.ndarray:
     """8-bit grayscale array (dark ink on a light background) from any PIL mode or numpy array."""
     if isinstance(image, np.ndarray):
@@ -147,8 +152,7 @@ class FormulaPreprocessor:
         ``text_scale`` rescales the image so that its text height is ``text_scale`` × the training text height,
         whatever ``scale_tolerance`` says (to read an image at several scales); None keeps the tolerance rule.
         """
-        if isinstance(image, (str, Path)):
-            image = load_image(image)
+        image = open_image(image)
         height, width = (image.shape[:2]) if isinstance(image, np.ndarray) else (image.height, image.width)
         if height * width > self.max_input_pixels:
             raise InvalidImageError(f"image too large: {width}x{height} pixels (limit {self.max_input_pixels:,})")
@@ -194,6 +198,7 @@ __all__ = [
     "InvalidImageError",
     "ink_levels",
     "load_image",
+    "open_image",
     "pad_ink_maps",
     "text_height",
     "to_grayscale",

@@ -28,7 +28,7 @@ from rapidfuzz.distance import Levenshtein
 from tqdm.auto import tqdm
 
 from ..bundled_model import DEFAULT_MODEL
-from ..inference import BACKENDS, FormulaReader, parse_text_scales
+from ..inference import BACKENDS, FormulaReader, add_text_scales_argument
 from ..latex import join_tokens, tokenize_latex
 from ..metrics import PairMatch, load_metric, match_rates, pair_matches
 from ..metrics.confusions import confusion_report
@@ -73,13 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rerank", type=int, default=None, metavar="K",
         help="re-rank K candidates by render match; report the metrics with and without (implies --verify)",
     )  # fmt: skip
-    parser.add_argument(
-        "--text-scales",
-        type=parse_text_scales,
-        default=(None,),
-        help="read each image at these text heights (x the training one; 'auto': the image processor's rule), "
-        "comma-separated, and keep the most likely reading (with --verify: the best verified); default: auto",
-    )
+    add_text_scales_argument(parser)
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N rows")
     parser.add_argument("--canonical", action="store_true", help="canonicalise both sides before token metrics")
     parser.add_argument(

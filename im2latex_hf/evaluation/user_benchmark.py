@@ -36,7 +36,7 @@ from rapidfuzz.distance import Levenshtein
 
 from ..bundled_model import DEFAULT_MODEL
 from ..data.normalization import canonicalize_tokens
-from ..inference import BACKENDS, FormulaReader, parse_text_scales
+from ..inference import BACKENDS, FormulaReader, add_text_scales_argument
 from ..latex import tokenize_latex
 from ..metrics import pair_matches
 from ..rendering import render_formulas
@@ -355,13 +355,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-beams", type=int, default=1, help="beam width; 1 (default) is greedy")
     parser.add_argument("--max-new-tokens", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=16, help="images per generate() call")
-    parser.add_argument(
-        "--text-scales",
-        type=parse_text_scales,
-        default=(None,),
-        help="read each image at these text heights (x the training one; 'auto': the image processor's rule), "
-        "comma-separated, and keep the most likely reading (with --verify: the best verified); default: auto",
-    )
+    add_text_scales_argument(parser)
     parser.add_argument("--verify", action="store_true", help="let the render verifier choose among the readings")
     parser.add_argument(
         "--looks",

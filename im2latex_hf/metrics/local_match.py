@@ -44,14 +44,13 @@ import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from threading import Lock
 from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
 
-from ..preprocessing import ImageLike, load_image, to_grayscale
+from ..preprocessing import ImageLike, open_image, to_grayscale
 from ..rendering import DEFAULT_TIMEOUT, iter_render
 from ..rendering.looks import FAITHFUL_LOOK
 
@@ -313,7 +312,7 @@ def match(
     renders = faithful_renders([latex for latexes in candidates for latex in latexes], timeout=timeout, workers=workers)
     results, position = [], 0
     for image, latexes in zip(images, candidates):
-        image_ink = ink(load_image(image) if isinstance(image, (str, Path)) else image)
+        image_ink = ink(open_image(image))
         results.append(match_renders(image_ink, renders[position : position + len(latexes)]))
         position += len(latexes)
     return results

@@ -36,12 +36,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from ..preprocessing import ImageLike, load_image, to_grayscale
+from ..preprocessing import ImageLike, open_image, to_grayscale
 from ..preprocessing import ink_levels as processor_ink_levels
 from ..rendering import DEFAULT_TIMEOUT, FAITHFUL_LOOK, FONTS, iter_render
 from ..rendering.looks import IM2LATEX_BUCKETS, IM2LATEX_DPI, IM2LATEX_PADDING
@@ -113,7 +112,7 @@ def verify(
     """
     if len(images) != len(candidates):
         raise ValueError(f"{len(images)} images but {len(candidates)} candidate lists")
-    images = [_opened(image) for image in images]  # each file read once
+    images = [open_image(image) for image in images]  # each file read once
     inks = [ink_levels(image) for image in images]
     in_im2latex_look = [is_im2latex_look(image) for image in images]
     matched = _local_matches(images, candidates, in_im2latex_look if local else [False] * len(images), timeout, workers)
@@ -191,12 +190,12 @@ def _render_and_score(
 
 def ink_levels(image: ImageLike) -> np.ndarray:
     """The image's ink in [0, 1], cropped to the ink; `InvalidImageError` if it cannot be read or is blank."""
-    return processor_ink_levels(_opened(image), MIN_CONTRAST, crop_above=0.5)
+    return processor_ink_levels(open_image(image), MIN_CONTRAST, crop_above=0.5)
 
 
 def is_im2latex_look(image: ImageLike) -> bool:
     """Whether an image looks made by im2markup's pipeline: a halved bucket size, ink from the halved padding."""
-    image = _opened(image)
+    image = open_image(image)
     height, width = image.shape[:2] if isinstance(image, np.ndarray) else (image.height, image.width)
     if (2 * width, 2 * height) not in IM2LATEX_BUCKETS:
         return False
@@ -204,11 +203,6 @@ def is_im2latex_look(image: ImageLike) -> bool:
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     padding = IM2LATEX_PADDING // 2
     return rows.size > 0 and abs(int(rows[0]) - padding) <= 1 and abs(int(cols[0]) - padding) <= 1
-
-
-def _opened(image: ImageLike) -> Image.Image | np.ndarray:
-    """A file path opened as an image (`InvalidImageError` if it cannot be); images and arrays as they are."""
-    return load_image(image) if isinstance(image, (str, Path)) else image
 
 
 def compare(image_ink: np.ndarray, render_ink: np.ndarray) -> float:
