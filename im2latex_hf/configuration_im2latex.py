@@ -16,6 +16,10 @@ class Im2LatexConfig(PreTrainedConfig):
         backbone (`str`): timm model name of the convolutional trunk.
         backbone_out_index (`int`): which trunk stage feeds the decoder (ResNet: 1=layer1 ... 4=layer4).
             The default 3 (layer3, stride 16) drops layer4.
+        stem_pool_stride (`int` or `list[int]`): stride of the trunk stem's max-pool, one for both axes or
+            `[height, width]`. 2 is the trunk as built (ResNet layer3: features at stride 16); 1 halves the feature
+            stride (8: four times the cells); `[1, 2]` halves it vertically only (stride 8 × 16), for small marks
+            above and below glyphs. It changes no weight, so a model trained with one loads with another.
         num_channels (`int`): image channels (1: grayscale).
         d_model (`int`): width of the decoder and of the projected image features.
         decoder_layers / decoder_attention_heads / decoder_ffn_dim (`int`): decoder size.
@@ -34,6 +38,7 @@ class Im2LatexConfig(PreTrainedConfig):
     vocab_size: int = 512
     backbone: str = "resnet18"
     backbone_out_index: int = 3
+    stem_pool_stride: int | list[int] = 2
     num_channels: int = 1
     d_model: int = 256
     decoder_layers: int = 3

@@ -2,6 +2,7 @@
 
     python scripts/benchmark.py [--model PATH_OR_ID] [--images 'examples/*.png' ...] [--repeats 3]
     python scripts/benchmark.py --data ../shared/data/im2latex-100k --split test --limit 40
+    python scripts/benchmark.py --model MODEL --only onnx --beams 1     # one row: ONNX greedy
 
 Prints one table: for PyTorch (KV cache on; off: everything recomputed at each step; ``static``: a static
 cache, ``compiled``: a static cache and the decoding step compiled by ``generate`` with ``torch.compile``;
@@ -12,6 +13,8 @@ decoding, the median and p90 milliseconds to decode one formula at batch 1, the 
 included), and the share of formulas with the very tokens PyTorch (float32, cached) gives. Timed: the model
 (`generate`, encoder included) on preprocessed images; PyTorch and the ONNX encoder use the same number
 of threads.
+``--only`` keeps some rows (``onnx``, ``onnx-int8``, ``pytorch`` or ``pytorch/VARIANT``), ``--beams`` some
+decodings; PyTorch with its cache still runs first, unprinted when not asked for, to give the reference tokens.
 Images: ``--images`` (files or glob patterns), or the first ``--limit`` images of a ``--split`` of ``--data``
 (im2latex-100k's original layout, or a folder saved by scripts/build_dataset.py).
 """
@@ -82,6 +85,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per image at batch 1")
     parser.add_argument("--max-new-tokens", type=int, default=200)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="for PyTorch")
+    parser.add_argument("--only", nargs="+", metavar="ROW", help="only these rows: onnx, onnx-int8, pytorch[/VARIANT]")
+    parser.add_argument("--beams", nargs="+", type=int, default=[1, 4], help="beam widths (default: 1 4)")
     args = parser.parse_args()
 
     if args.data:
@@ -121,7 +126,11 @@ def main() -> None:
         f"{'backend':<10} {'decoding':<9} {'variant':<9} {'median ms':>10} {'p90 ms':>8} "
         f"{'batch 16 formulas/s':>20} {'tokens':>7} {'same as PyTorch':>16}"
     )
-    for num_beams in (1, 4):
+
+    def wanted(backend: str, variant: str) -> bool:
+        return not args.only or backend in args.only or f"{backend}/{variant}" in args.only
+
+    for num_beams in args.beams:
         name = "greedy" if num_beams == 1 else f"beam {num_beams}"
         runs = [
             ("pytorch", "cache", pytorch(num_beams=num_beams, use_cache=True)),
@@ -134,8 +143,12 @@ def main() -> None:
         ]
         reference = None
         for backend, variant, generate in runs:
+            if reference is not None and not wanted(backend, variant):
+                continue
             latencies, throughput, sequences = measure(generate, ink_maps, args.repeats)
             reference = reference or sequences
+            if not wanted(backend, variant):  # the reference run, not asked for
+                continue
             same = sum(a == b for a, b in zip(sequences, reference)) / len(sequences)
             p90 = statistics.quantiles(latencies, n=10)[-1] if len(latencies) > 1 else latencies[0]
             print(

@@ -1,12 +1,17 @@
 """Training speed: the real training loop (data loader, augmentation, forward, backward, AdamW) per setting.
 
     python scripts/benchmark_training.py [--config configs/train_campaign.yaml] [--steps 40] [--warmup 5]
+    python scripts/benchmark_training.py --stem-pool-strides 2 1x2 1     # the finer-encoder variants instead
 
 For each setting the model, loader and optimizer are built from the config as `scripts/train.py`
 builds them, `--warmup` steps run untimed, then `--steps` are timed. One line per setting (speed and
 mean loss: the same batches from the same weights, so bf16's loss can be checked against fp32's); the last
 line compares the release recipe (the config as it is: `mixed_precision` "auto" is bf16 where the CPU
-or GPU runs it natively, and `channels_last`) with fp32 without channels_last, the pipeline before them. Pause any other training while it runs, or the figures measure the load.
+or GPU runs it natively, and `channels_last`) with fp32 without channels_last, the pipeline before them.
+With `--stem-pool-strides`, the settings are the release recipe at each stride of the trunk stem's max-pool
+(`Im2LatexConfig.stem_pool_stride`: 2 as built, 1x2 for finer rows, 1 for finer rows and columns), and the
+last line gives each one's step time relative to the first. Pause any other training while it runs, or the
+figures measure the load.
 """
 
 from __future__ import annotations
@@ -66,6 +71,9 @@ def main() -> None:
     parser.add_argument("--config", default="configs/train_campaign.yaml", help="training config (data, model)")
     parser.add_argument("--steps", type=int, default=40, help="timed steps per setting")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
+    parser.add_argument(
+        "--stem-pool-strides", nargs="+", metavar="S", help="compare these stem max-pool strides: 2, 1x2 or 1"
+    )
     args = parser.parse_args()
     if not Path(args.config).is_file():
         parser.error(f"{args.config} not found: run from the repository's root, or pass --config")
@@ -76,11 +84,19 @@ def main() -> None:
             parser.error(f"{path} (from {args.config}) not found; build it first: {first}")
 
     release = resolve_mixed_precision(config.mixed_precision)
-    settings = {
-        "fp32": replace(config, mixed_precision="no", channels_last=False),
-        "fp32, channels_last": replace(config, mixed_precision="no", channels_last=True),
-        f"release recipe ({release}, channels_last {config.channels_last})": config,
-    }
+    if args.stem_pool_strides:
+        settings = {
+            f"stem_pool_stride {stride}": replace(
+                config, model={**config.model, "stem_pool_stride": parse_stride(stride)}
+            )
+            for stride in args.stem_pool_strides
+        }
+    else:
+        settings = {
+            "fp32": replace(config, mixed_precision="no", channels_last=False),
+            "fp32, channels_last": replace(config, mixed_precision="no", channels_last=True),
+            f"release recipe ({release}, channels_last {config.channels_last})": config,
+        }
     speeds = {}
     for name, setting in settings.items():
         speeds[name], loss = measure(setting, args.steps, args.warmup)
@@ -89,8 +105,18 @@ def main() -> None:
             f"(batch {config.batch_size}, {args.steps} steps after {args.warmup})",
             flush=True,
         )
+    if args.stem_pool_strides:
+        first = speeds[list(settings)[0]]
+        print("step time: " + ", ".join(f"{name} {first / speed:.2f}x" for name, speed in speeds.items()))
+        return
     release_speed = speeds[list(settings)[-1]]
     print(f"training: {release_speed:.1f} img/s (release recipe), {speeds['fp32']:.1f} img/s (fp32, no other change)")
+
+
+def parse_stride(text: str) -> int | list[int]:
+    """ "2" → 2, "1x2" → [1, 2] (height, width)."""
+    parts = [int(part) for part in text.split("x")]
+    return parts[0] if len(parts) == 1 else parts
 
 
 if __name__ == "__main__":

@@ -33,13 +33,17 @@ TINY_MODEL_FORMULAS = [  # what the tiny test models learn to read (test_model, 
 ]
 
 
-def train_tiny_model(formulas: list[str], images: list) -> tuple[Im2LatexForConditionalGeneration, Im2LatexProcessor]:
-    """A tiny model (and its processor, tokenizer trained on ``formulas``) trained until it reproduces them."""
+def train_tiny_model(
+    formulas: list[str], images: list, **config_overrides
+) -> tuple[Im2LatexForConditionalGeneration, Im2LatexProcessor]:
+    """A tiny model (and its processor, tokenizer trained on ``formulas``) trained until it reproduces them.
+
+    ``config_overrides`` are further `Im2LatexConfig` fields (an encoder variant's, say)."""
     torch.manual_seed(0)
     processor = Im2LatexProcessor(Im2LatexImageProcessor(), train_latex_tokenizer(formulas))
     config = Im2LatexConfig(
         vocab_size=len(processor.tokenizer), d_model=64, decoder_layers=2, decoder_attention_heads=4,
-        decoder_ffn_dim=128, dropout=0.0, max_position_embeddings=64,
+        decoder_ffn_dim=128, dropout=0.0, max_position_embeddings=64, **config_overrides,
     )  # fmt: skip
     model = Im2LatexForConditionalGeneration(config)
     batch = processor(images=images, text=formulas)

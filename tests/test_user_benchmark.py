@@ -105,6 +105,41 @@ def test_command_line_reads_two_formulas_in_two_looks(tmp_path, capsys):
     assert len(list((tmp_path / "cache").glob("*/*/*.png"))) == 4
 
 
+def test_command_line_scores_readings_made_elsewhere(tmp_path, capsys):
+    """--list-images writes what to read, --predictions scores another program's readings of it."""
+    argv = ["--looks", "cm-150,im2latex", "--limit", "3", "--cache-dir", str(tmp_path / "cache")]
+    listed = tmp_path / "images.json"
+    assert ub.main([*argv, "--list-images", str(listed)]) == 0
+    images = json.loads(listed.read_text())
+    assert [(image["key"], image["look"], image["index"]) for image in images] == [
+        (f"{look}/{index}", look, index) for look in ("cm-150", "im2latex") for index in range(3)
+    ]
+    assert all(Path(image["path"]).is_file() for image in images)
+
+    gold = ub.read_formulas()[:3]
+    predictions = {image["key"]: gold[image["index"]] for image in images}  # cm-150 all right
+    predictions["im2latex/1"] = "y = \\log x"  # wrong
+    predictions["im2latex/2"] = None  # the reader failed
+    predictions[images[0]["path"]] = predictions.pop("cm-150/0")  # keyed by the image's path
+    file, report = tmp_path / "predictions.json", tmp_path / "report.json"
+    file.write_text(json.dumps(predictions))
+    assert ub.main([*argv, "--predictions", str(file), "--output", str(report)]) == 0
+    assert f"predictions from {file}: 3 formulas in 2 looks" in capsys.readouterr().out
+    result = json.loads(report.read_text())
+    assert result["reader"] == f"predictions from {file}" and "model" not in result
+    assert [result["looks"][look]["image_match_count"] for look in ("cm-150", "im2latex")] == [3, 1]
+    assert [result["looks"][look]["exact_match_count"] for look in ("cm-150", "im2latex")] == [3, 1]
+    assert result["readings"][-1]["error"] == "the reader gave no reading"
+
+    del predictions["im2latex/2"], predictions["cm-150/2"]
+    file.write_text(json.dumps(predictions))
+    assert ub.main([*argv, "--predictions", str(file)]) == 2
+    assert "2 of the 6 images have no reading" in capsys.readouterr().err
+    assert ub.main([*argv, "--predictions", str(file), "--every", "2"]) == 2  # formulas 0 and 2: 2 missing
+    assert ub.main([*argv, "--limit", "2", "--predictions", str(file)]) == 0  # the first 2 formulas: all there
+    assert "| im2latex: im2latex-100k's look | 2 | 0.500 (1) |" in capsys.readouterr().out
+
+
 def test_unknown_look_is_refused(capsys):
     assert ub.main(["--looks", "cm-150,watercolour"]) == 2
     assert "watercolour" in capsys.readouterr().err

@@ -68,7 +68,7 @@ class Im2LatexImageEncoder(nn.Module):
             out_indices=(config.backbone_out_index,),
             in_chans=config.num_channels,
         )
-        self.stride: int = self.trunk.feature_info.reduction()[-1]
+        set_stem_pool_stride(self.trunk, config.stem_pool_stride)
         self.projection = nn.Conv2d(self.trunk.feature_info.channels()[-1], config.d_model, kernel_size=1)
         self.layer_norm = nn.LayerNorm(config.d_model)
         self._pixel_mask: torch.Tensor | None = None  # set during forward, read by the hooks
@@ -96,6 +96,17 @@ class Im2LatexImageEncoder(nn.Module):
             last_hidden_state=self.layer_norm(features.flatten(2).transpose(1, 2)),
             attention_mask=None if pixel_mask is None else cell_mask(pixel_mask, height, width).flatten(1),
         )
+
+
+def set_stem_pool_stride(trunk: nn.Module, stride: int | list[int]) -> None:
+    """Give the trunk's stem max-pool (a ResNet's `maxpool`) this stride: (height, width), or one for both."""
+    stride = tuple(stride) if isinstance(stride, (list, tuple)) else (stride, stride)
+    if stride == (2, 2):
+        return
+    pool = getattr(trunk, "maxpool", None)
+    if not isinstance(pool, nn.MaxPool2d) or len(stride) != 2 or not set(stride) <= {1, 2}:
+        raise ValueError(f"stem_pool_stride {list(stride)}: needs a trunk with a stem max-pool, and strides 1 or 2")
+    trunk.maxpool = nn.MaxPool2d(pool.kernel_size, stride=stride, padding=pool.padding)
 
 
 def cell_mask(pixel_mask: torch.Tensor, height: int, width: int) -> torch.Tensor:

@@ -9,7 +9,12 @@ reading and the formula rendered alike and compared, as ``im2latex evaluate`` do
 `metrics.pair_matches`; also ignoring blank columns, i.e. spacing) and by canonical exact match
 (`normalization.canonicalize_tokens` on both sides).
 
-    python scripts/benchmark_users.py [--model M] [--backend onnx] [--looks cm-100,katex] [--limit 50]
+Another program's readings can be scored beside the model's: ``--list-images FILE`` writes the images to read
+(`image_list`), and ``--predictions FILE`` scores the readings it wrote (`apply_predictions`) instead of reading.
+
+    python scripts/benchmark_users.py [--model M] [--backend onnx] [--looks cm-100,katex] [--limit 50] [--every 5]
+    python scripts/benchmark_users.py --list-images images.json
+    python scripts/benchmark_users.py --predictions predictions.json --every 5
 """
 
 from __future__ import annotations
@@ -257,6 +262,37 @@ def _katex_screenshot(driver: WebDriver, formula: str) -> tuple[Image.Image | No
     return (shot.crop(box), None) if box else (None, "KaTeX drew no ink")
 
 
+def sample_key(sample: Sample) -> str:
+    """A benchmark image's key in an image list and a predictions file: ``look/index``, e.g. ``cm-150/12``."""
+    return f"{sample.look}/{sample.index}"
+
+
+def image_list(samples: list[Sample]) -> list[dict[str, str | int]]:
+    """The drawn images, for a program that reads them elsewhere: each one's key, path, look and formula index."""
+    return [
+        {"key": sample_key(sample), "path": sample.image, "look": sample.look, "index": sample.index}
+        for sample in samples
+        if sample.image is not None
+    ]
+
+
+def apply_predictions(samples: list[Sample], predictions: dict[str, str | None]) -> int:
+    """Set every drawn sample's prediction from readings made elsewhere, keyed by `sample_key` (or by the
+    image's path); a null reading counts as unread. Returns how many drawn samples have none in ``predictions``."""
+    missing = 0
+    for sample in samples:
+        if sample.image is None:
+            continue
+        key = sample_key(sample) if sample_key(sample) in predictions else sample.image
+        if key not in predictions:
+            missing += 1
+        elif predictions[key] is None:
+            sample.error = "the reader gave no reading"
+        else:
+            sample.prediction = predictions[key]
+    return missing
+
+
 def read_samples(
     reader: FormulaReader,
     samples: list[Sample],
@@ -363,16 +399,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"comma-separated subset of {', '.join(LOOK_NAMES)} (default: all)",
     )
     parser.add_argument("--limit", type=int, default=None, help="only the first N formulas")
+    parser.add_argument("--every", type=int, default=1, help="only every Nth formula (index 0, N, 2N, ...)")
     parser.add_argument("--cache-dir", default=None, help=f"image cache (default: {cache_dir()})")
     parser.add_argument("--render-workers", type=int, default=2, help="TeX processes at once")
     parser.add_argument("--output", default=None, help="write the JSON report (every reading) to this file")
+    parser.add_argument(
+        "--list-images", metavar="FILE", default=None, help="render, write the images' list (JSON) and stop"
+    )
+    parser.add_argument(
+        "--predictions",
+        metavar="FILE",
+        default=None,
+        help="score these readings (JSON: image key look/index, or path, to LaTeX) instead of reading",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Render (or reuse), read, score and print; returns an exit status."""
+    """Render (or reuse), read (or take the readings of ``--predictions``), score and print; or with
+    ``--list-images`` render and write the images' list. Returns an exit status."""
     unknown = set(args.looks.split(",")) - set(LOOK_NAMES)
     if unknown:
         print(f"unknown look(s) {', '.join(sorted(unknown))}; choose from {', '.join(LOOK_NAMES)}", file=sys.stderr)
+        return 2
+    if args.every < 1:
+        print(f"--every must be at least 1, not {args.every}", file=sys.stderr)
         return 2
     looks = [look for look in LOOKS if look.name in args.looks.split(",")]
     formulas = read_formulas(args.formulas)[: args.limit]
@@ -383,37 +433,76 @@ def run(args: argparse.Namespace) -> int:
     for look in looks:
         start = time.perf_counter()
         try:
-            samples[look.name] = render_look(formulas, look, folder / look.name, workers=args.render_workers)
+            drawn = render_look(formulas, look, folder / look.name, workers=args.render_workers)
         except LookUnavailable as error:
             skipped[look.name] = str(error)
             print(f"skipping look {look.name}: {error}", file=sys.stderr)
             continue
+        samples[look.name] = [sample for sample in drawn if sample.index % args.every == 0]
         render_seconds[look.name] = time.perf_counter() - start
         print(f"rendered {look.name} (or found it cached) in {render_seconds[look.name]:.1f} s", file=sys.stderr)
     looks = [look for look in looks if look.name in samples]
-
-    start = time.perf_counter()
-    try:
-        reader = FormulaReader.from_pretrained(args.model, device=args.device, backend=args.backend)
-    except (OSError, ValueError) as error:
-        print(f"cannot load model {args.model}: {error}", file=sys.stderr)
-        return 2
-    load_seconds = time.perf_counter() - start
-    read_seconds: dict[str, float] = {}
-    for look in looks:
-        start = time.perf_counter()
-        read_samples(
-            reader,
-            samples[look.name],
-            num_beams=args.num_beams,
-            max_new_tokens=args.max_new_tokens,
-            batch_size=args.batch_size,
-            text_scales=args.text_scales,
-            verify=args.verify,
-        )
-        read_seconds[look.name] = time.perf_counter() - start
-        print(f"read {look.name} in {read_seconds[look.name]:.1f} s", file=sys.stderr)
     every = [sample for look in looks for sample in samples[look.name]]
+    if args.list_images:
+        images = image_list(every)
+        Path(args.list_images).write_text(json.dumps(images, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {args.list_images}: {len(images)} images in {len(looks)} looks; images in {folder}")
+        return 0
+
+    read_seconds: dict[str, float] = {}
+    load_seconds: float | None = None
+    if args.predictions:
+        try:
+            predictions = json.loads(Path(args.predictions).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            print(f"cannot read predictions {args.predictions}: {error}", file=sys.stderr)
+            return 2
+        if not isinstance(predictions, dict):
+            print(f"{args.predictions} is not a JSON object (image key to LaTeX)", file=sys.stderr)
+            return 2
+        missing = apply_predictions(every, predictions)
+        if missing:
+            print(
+                f"{missing} of the {sum(s.image is not None for s in every)} images have no reading in "
+                f"{args.predictions} (score a subset with --looks, --limit and --every)",
+                file=sys.stderr,
+            )
+            return 2
+        setup: dict = {"reader": f"predictions from {args.predictions}", "predictions": str(args.predictions)}
+    else:
+        start = time.perf_counter()
+        try:
+            reader = FormulaReader.from_pretrained(args.model, device=args.device, backend=args.backend)
+        except (OSError, ValueError) as error:
+            print(f"cannot load model {args.model}: {error}", file=sys.stderr)
+            return 2
+        load_seconds = time.perf_counter() - start
+        for look in looks:
+            start = time.perf_counter()
+            read_samples(
+                reader,
+                samples[look.name],
+                num_beams=args.num_beams,
+                max_new_tokens=args.max_new_tokens,
+                batch_size=args.batch_size,
+                text_scales=args.text_scales,
+                verify=args.verify,
+            )
+            read_seconds[look.name] = time.perf_counter() - start
+            print(f"read {look.name} in {read_seconds[look.name]:.1f} s", file=sys.stderr)
+        text_scales = ["auto" if scale is None else scale for scale in args.text_scales]
+        setup = {
+            "reader": f"{args.model} ({args.backend} on {reader.device}, beam {args.num_beams}"
+            + (f", text scales {','.join(map(str, text_scales))}" if len(text_scales) > 1 else "")
+            + (", verified" if args.verify else "")
+            + ")",
+            "model": args.model,
+            "backend": args.backend,
+            "device": str(reader.device),
+            "num_beams": args.num_beams,
+            "text_scales": text_scales,
+            "verify": args.verify,
+        }
     start = time.perf_counter()
     score_samples(every, workers=args.render_workers)
     score_seconds = time.perf_counter() - start
@@ -422,24 +511,23 @@ def run(args: argparse.Namespace) -> int:
     read = sum(sample.image is not None for sample in every)
     timing = {
         "render_seconds": round(sum(render_seconds.values()), 2),
-        "model_load_seconds": round(load_seconds, 2),
-        "read_seconds": round(sum(read_seconds.values()), 2),
-        "images_per_second": round(read / sum(read_seconds.values()), 2) if read else None,
+        "model_load_seconds": None if load_seconds is None else round(load_seconds, 2),
+        "read_seconds": None if load_seconds is None else round(sum(read_seconds.values()), 2),
+        "images_per_second": round(read / sum(read_seconds.values()), 2) if read and load_seconds else None,
         "score_seconds": round(score_seconds, 2),
         "per_look": {
-            name: {"render": round(render_seconds[name], 2), "read": round(read_seconds[name], 2)}
-            for name in read_seconds
+            name: {
+                "render": round(render_seconds[name], 2),
+                "read": round(read_seconds[name], 2) if name in read_seconds else None,
+            }
+            for name in render_seconds
         },
     }
     report = {
-        "model": args.model,
-        "backend": args.backend,
-        "device": str(reader.device),
-        "num_beams": args.num_beams,
-        "text_scales": ["auto" if scale is None else scale for scale in args.text_scales],
-        "verify": args.verify,
+        **setup,
         "formulas_file": str(args.formulas),
         "formulas": len(formulas),
+        "every": args.every,
         "cache": str(folder),
         "looks": table,
         "mean": _mean(table),
@@ -449,18 +537,18 @@ def run(args: argparse.Namespace) -> int:
         "command": shlex.join(sys.argv),
         "readings": [asdict(sample) for sample in every],
     }
-    print(
-        f"{args.model} ({args.backend} on {reader.device}, beam {args.num_beams}"
-        + (f", text scales {','.join(map(str, report['text_scales']))}" if len(args.text_scales) > 1 else "")
-        + (", verified" if args.verify else "")
-        + "): "
-        f"{len(formulas)} formulas in {len(looks)} looks\n"
-    )
+    subset = f" (1 in {args.every}: {len(every) // max(len(looks), 1)})" if args.every > 1 else ""
+    print(f"{setup['reader']}: {len(formulas)} formulas{subset} in {len(looks)} looks\n")
     print(markdown_report(report))
+    reading = (
+        f"reading {read} images in {timing['read_seconds']:.1f} s ({timing['images_per_second']} images/s, "
+        f"model load {timing['model_load_seconds']:.1f} s)"
+        if load_seconds is not None
+        else f"{read} images read elsewhere"
+    )
     print(
-        f"\nrendering (or cache) {timing['render_seconds']:.1f} s; reading {read} images in "
-        f"{timing['read_seconds']:.1f} s ({timing['images_per_second']} images/s, model load "
-        f"{timing['model_load_seconds']:.1f} s); scoring {timing['score_seconds']:.1f} s; images in {folder}"
+        f"\nrendering (or cache) {timing['render_seconds']:.1f} s; {reading}; "
+        f"scoring {timing['score_seconds']:.1f} s; images in {folder}"
     )
     if args.output:
         Path(args.output).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
