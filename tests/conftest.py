@@ -23,6 +23,13 @@ def shared_data_dir() -> Path:
     return path
 
 
+HOSTILE_LATEX = {  # what a verifier must score 0 without reading or writing a file (test_verification, test_local_match)
+    "input": r"\input{/etc/passwd}",
+    "shell-escape": r"\immediate\write18{touch pwned}",
+    "openin": r"\newread\r \openin\r=/etc/hostname \read\r to\x \x",
+    "csname": r"\csname input\endcsname{/etc/passwd}",
+}
+
 TINY_MODEL_FORMULAS = [  # what the tiny test models learn to read (test_model, test_onnx)
     r"x ^ { 2 } + y ^ { 2 } = 1",
     r"\frac { a } { b }",

@@ -12,6 +12,8 @@ from im2latex_hf.metrics.verification import is_im2latex_look, verify
 from im2latex_hf.rendering import render_formulas
 from im2latex_hf.rendering.looks import IM2LATEX_DPI
 
+from .conftest import HOSTILE_LATEX
+
 FORMULA = r"\bar { x } ^ { \prime } + \hat { y } = 2 \tau \, d t"
 CORRUPTIONS = {  # one symbol changed, of the kinds the model makes
     "bar_tilde": r"\tilde { x } ^ { \prime } + \hat { y } = 2 \tau \, d t",
@@ -67,15 +69,7 @@ def test_one_wrong_symbol_decides_a_long_formula(images):
     assert max(result.score for result in wrong) < 0.6  # the rest of the formula matching does not dilute it
 
 
-@pytest.mark.parametrize(
-    "latex",
-    [
-        r"\input{/etc/passwd}",
-        r"\immediate\write18{touch pwned}",
-        r"\newread\r \openin\r=/etc/hostname \read\r to\x \x",
-        r"\csname input\endcsname{/etc/passwd}",
-    ],
-)
+@pytest.mark.parametrize("latex", list(HOSTILE_LATEX.values()), ids=list(HOSTILE_LATEX))
 def test_hostile_latex_scores_zero_and_writes_nothing(images, latex, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = local_match.match([images["short"]], [[latex]])[0][0]

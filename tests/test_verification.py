@@ -17,6 +17,8 @@ from im2latex_hf.metrics.verification import compare, ink_levels, is_im2latex_lo
 from im2latex_hf.rendering import render_formulas
 from im2latex_hf.rendering.looks import IM2LATEX_DPI
 
+from .conftest import HOSTILE_LATEX
+
 FORMULA = r"\frac { a + b } { 2 } = \int _ { 0 } ^ { 1 } f ( x ) d x"
 NEAR_MISS = r"\frac { a + b } { 3 } = \int _ { 0 } ^ { 1 } f ( x ) d x"  # one symbol changed
 OTHER = r"\sum _ { n = 1 } ^ { \infty } \frac { 1 } { n ^ { 2 } }"
@@ -70,16 +72,7 @@ def test_latex_that_does_not_compile_scores_zero_with_the_tex_error(im2latex_ima
     assert render_match(im2latex_image, r"\undefinedcommand x") == 0
 
 
-@pytest.mark.parametrize(
-    "latex",
-    [
-        r"\input{/etc/passwd}",
-        r"\immediate\write18{touch pwned}",
-        r"\newread\r \openin\r=/etc/hostname \read\r to\x \x",
-        r"\csname input\endcsname{/etc/passwd}",
-    ],
-    ids=["input", "shell-escape", "openin", "csname"],
-)
+@pytest.mark.parametrize("latex", list(HOSTILE_LATEX.values()), ids=list(HOSTILE_LATEX))
 def test_hostile_latex_scores_zero_and_writes_nothing(im2latex_image, tmp_path, monkeypatch, latex):
     monkeypatch.chdir(tmp_path)
     result = verify([im2latex_image], [[latex]])[0][0]
