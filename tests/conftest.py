@@ -65,3 +65,16 @@ def train_tiny_model(
             break
     model.eval()  # BatchNorm statistics: the running ones from training
     return model, processor
+
+
+def assert_features_do_not_depend_on_the_batch(model, processor, images: list, atol: float) -> None:
+    """Each image's encoder features in a batch of all ``images`` are those it gets alone, in its valid cells."""
+    together = processor(images=images)
+    with torch.inference_mode():
+        batched = model.get_encoder()(together["pixel_values"], together["pixel_mask"])
+        for i, image in enumerate(images):
+            alone = processor(images=[image])
+            features = model.get_encoder()(alone["pixel_values"], alone["pixel_mask"]).last_hidden_state[0]
+            valid = batched.attention_mask[i]
+            assert valid.sum() == len(features)
+            torch.testing.assert_close(batched.last_hidden_state[i][valid], features, atol=atol, rtol=0)

@@ -15,7 +15,7 @@ from im2latex_hf.onnx.runtime import OnnxIm2Latex
 from im2latex_hf.preprocessing import pad_ink_maps
 from im2latex_hf.rendering import render_formulas
 
-from .conftest import train_tiny_model
+from .conftest import assert_features_do_not_depend_on_the_batch, train_tiny_model
 
 FORMULAS = [
     r"E = m c ^ { 2 }",  # short
@@ -60,15 +60,9 @@ def test_image_sizes_differ(images):
 def test_pytorch_features_and_tokens_do_not_depend_on_the_batch(model_folder, images):
     model = Im2LatexForConditionalGeneration.from_pretrained(model_folder).eval()
     processor = Im2LatexProcessor.from_pretrained(model_folder)
+    assert_features_do_not_depend_on_the_batch(model, processor, images, atol=TOLERANCE)
     together = processor(images=images)
     with torch.inference_mode():
-        batched = model.get_encoder()(together["pixel_values"], together["pixel_mask"])
-        for i, image in enumerate(images):
-            alone = processor(images=[image])
-            features = model.get_encoder()(alone["pixel_values"], alone["pixel_mask"]).last_hidden_state[0]
-            valid = batched.attention_mask[i]
-            assert valid.sum() == len(features)
-            torch.testing.assert_close(batched.last_hidden_state[i][valid], features, atol=TOLERANCE, rtol=0)
         for num_beams in (1, 4):
             settings = {"num_beams": num_beams, "max_new_tokens": MAX_NEW_TOKENS}
             read_together = processor.batch_decode(model.generate(**together, **settings))

@@ -15,7 +15,7 @@ from im2latex_hf.preprocessing import pad_ink_maps
 from im2latex_hf.rendering import render_formulas
 
 from .conftest import TINY_MODEL_FORMULAS as FORMULAS
-from .conftest import train_tiny_model
+from .conftest import assert_features_do_not_depend_on_the_batch, train_tiny_model
 
 MAX_NEW_TOKENS = 30
 # stem max-pool stride → the feature stride (height, width) after ResNet layer3
@@ -60,14 +60,7 @@ def test_a_variant_has_the_finer_feature_grid(variant, images):
 
 def test_a_variant_reads_an_image_alike_alone_and_in_a_batch(variant, images):
     model, processor, _ = variant
-    together = processor(images=images)
-    with torch.inference_mode():
-        batched = model.get_encoder()(together["pixel_values"], together["pixel_mask"])
-        for i, image in enumerate(images):
-            alone = processor(images=[image])
-            features = model.get_encoder()(alone["pixel_values"], alone["pixel_mask"]).last_hidden_state[0]
-            valid = batched.attention_mask[i]
-            torch.testing.assert_close(batched.last_hidden_state[i][valid], features, atol=1e-5, rtol=0)
+    assert_features_do_not_depend_on_the_batch(model, processor, images, atol=1e-5)
     assert read(model, processor, images) == [read(model, processor, [image])[0] for image in images]
 
 
