@@ -12,7 +12,7 @@ Environment names, array column specs and ``\\mathrm``/``\\text`` arguments are 
 
 Each verifier scores gold and corruptions against the real image: `metrics.verification.verify`, which
 uses the local match for images in the im2latex look (`metrics.local_match`: faithful im2latex render,
-global then column-wise DTW alignment, worst local discrepancy), and, unless ``--no-old``, today's
+global then column-wise DTW alignment, worst local discrepancy), and, unless ``--no-old``, the window
 comparison (``verify(..., local=False)``: the im2latex-fast render, glyph-sized windows). Printed: per
 corruption kind, the share of pairs where gold scores strictly above the corruption (a tie is a loss),
 overall, the share of images where gold beats all of its corruptions, gold's mean score, and
@@ -147,7 +147,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200, help="held-out rows to draw (of the last 1,000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the row draw and the corruptions")
     parser.add_argument("--workers", type=int, default=2, help="TeX runs at once")
-    parser.add_argument("--no-old", action="store_true", help="skip today's verifier (metrics.verification)")
+    parser.add_argument("--no-old", action="store_true", help="skip the window comparison (metrics.verification)")
     args = parser.parse_args()
 
     from im2latex_hf.metrics import local_match, verification
@@ -211,7 +211,9 @@ def main() -> None:
     if not args.no_old:
         start = time.perf_counter()
         old = verification.verify(images, lists, workers=args.workers, local=False)
-        _print_verifier("today's comparison (verify(..., local=False))", old, corruptions, time.perf_counter() - start)
+        _print_verifier(
+            "the window comparison (verify(..., local=False))", old, corruptions, time.perf_counter() - start
+        )
 
 
 def _compare_chunk(pairs) -> list[float]:

@@ -7,11 +7,11 @@ always) in the look nearest the image, and the two are compared:
   with a render in the faithful ``im2latex`` look by `local_match`: global then column-wise DTW
   alignment, scored by the worst local discrepancy, so one wrong symbol decides the score. Unless it
   was not drawn by the dataset's pipeline after all: when none of its candidates' faithful renders
-  scores `LOCAL_DOUBT` or more but one scores `LOCAL_FALLBACK` or more in today's comparison below
+  scores `LOCAL_DOUBT` or more but one scores `LOCAL_FALLBACK` or more in the window comparison below
   (an image in the im2latex geometry from another renderer, such as the ``im2latex-fast`` look), it
-  keeps today's scores. ``local=False`` gives today's comparison for every image.
+  keeps the window comparison's scores. ``local=False`` gives the window comparison for every image.
 
-Today's comparison, for every other image:
+The window comparison, for every other image:
 
 * **Look.** An image in im2latex-100k's look (its size is one of im2markup's buckets halved and its
   ink starts at the bucket padding) is compared with a render in that look (`looks.im2latex_look`).
@@ -56,8 +56,8 @@ MIN_CONTRAST = 40
 """Gray levels between background and darkest pixel below which an image counts as blank."""
 LOCAL_DOUBT = 0.5
 LOCAL_FALLBACK = 0.9
-"""An im2latex-geometry image whose best local match is under `LOCAL_DOUBT` while today's comparison gives a
-candidate `LOCAL_FALLBACK` or more was not drawn by the dataset's pipeline: it keeps today's scores."""
+"""An im2latex-geometry image whose best local match is under `LOCAL_DOUBT` while the window comparison gives a
+candidate `LOCAL_FALLBACK` or more was not drawn by the dataset's pipeline: it keeps the window comparison's scores."""
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ def _local_matches(
     images: list, candidates: Sequence[Sequence[str]], eligible: list[bool], timeout: float, workers: int
 ) -> dict[int, list[Verification]]:
     """Image index → its candidates' verifications, for the eligible images: the local match's, or for an image
-    that today's comparison shows was drawn by another renderer (see `LOCAL_FALLBACK`), today's."""
+    that the window comparison shows was drawn by another renderer (see `LOCAL_FALLBACK`), the window comparison's."""
     chosen = [i for i, ok in enumerate(eligible) if ok and candidates[i]]
     if not chosen:
         return {}
@@ -149,7 +149,7 @@ def _local_matches(
         for i, ms in zip(chosen, found)
     }
     doubtful = [i for i in chosen if max(v.score for v in matched[i]) < LOCAL_DOUBT]
-    if doubtful:  # drawn by another renderer in the same geometry? Today's comparison decides.
+    if doubtful:  # drawn by another renderer in the same geometry? The window comparison decides.
         todays = verify(
             [images[i] for i in doubtful],
             [candidates[i] for i in doubtful],
