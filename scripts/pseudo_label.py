@@ -127,7 +127,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=16, help="images decoded together")
     parser.add_argument("--shard-size", type=int, default=1000, help="images per output chunk")
-    parser.add_argument("--start", type=int, default=0, help="label from image START on (chunks count from 0 there)")
+    parser.add_argument(
+        "--start",
+        type=int,
+        default=0,
+        help="label from image START on (chunk files are numbered START // --shard-size on)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="label at most N images")
     args = parser.parse_args(argv)
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from im2latex_hf import Im2LatexForConditionalGeneration, Im2LatexProcessor
+from im2latex_hf.metrics.verification import render_match
 from im2latex_hf.rendering import render_formulas
 from im2latex_hf.rendering.looks import IM2LATEX_DPI
 from im2latex_hf.training import DataSource, load_train_data
@@ -128,6 +129,29 @@ def test_real_image_pairs_take_the_confident_best_candidates(setup):
     assert source.pseudo_labelled and len(source.load()) == len(pairs)
     with pytest.raises(ValueError, match="outnumber"):  # never more than half of the training rows
         load_train_data([source, DataSource(str(setup / "real"), end=1)])
+
+
+def test_verified_real_image_pairs_keep_the_best_verified_reading(setup):
+    """With --min-render-match, each image keeps the candidate that the verifier scores highest, and only if it
+    scores enough: the images the model reads right keep their own formula, the one it misreads is dropped."""
+    command = ["--labels", str(setup / "labels"), "--data", str(setup / "unlabelled"),
+               "--output-dir", str(setup / "verified"), "--kind", "real", "--min-render-match", "0.5"]  # fmt: skip
+    run("build_pseudo_pairs.py", *command)
+    pairs = load(setup / "verified", "pseudo-*.parquet")
+    again = run("build_pseudo_pairs.py", *command)  # resumes: every pairs file is there, so none is made again
+    assert again.stdout.count("kept (made before)") == len(list((setup / "labels").glob("labels-*.parquet"))) == 3
+    gold = dict(zip(TRAIN_ROWS, KNOWN + [UNKNOWN]))
+    labels = {row["train_row"]: row["candidates"] for row in load(setup / "labels", "labels-*.parquet")}
+    read_right = [row for row in TRAIN_ROWS[:-1] if any(c["latex"] == gold[row] for c in labels[row])]
+    assert len(read_right) >= 3
+    assert pairs["train_row"] == read_right  # the misread UNKNOWN image (row 14) is not kept
+    images = dict(zip(TRAIN_ROWS, load(setup / "unlabelled", "*.parquet")["image"]))
+    for row in pairs:
+        assert row["formula"] == gold[row["train_row"]] and row["render_match"] >= 0.5
+        assert row["render_match"] == pytest.approx(render_match(images[row["train_row"]], row["formula"]), abs=1e-6)
+        compiling = [c["latex"] for c in labels[row["train_row"]] if c["compiles"]]
+        others = [render_match(images[row["train_row"]], latex) for latex in compiling if latex != row["formula"]]
+        assert all(score <= row["render_match"] for score in others)
 
 
 def test_back_rendered_pairs_render_a_compiling_candidate(setup):
