@@ -1,6 +1,11 @@
 """Make a trained checkpoint the bundled model: its files go to im2latex_hf/default_model, the weights as float16.
 
     python scripts/release_model.py runs/campaign/best [--output im2latex_hf/default_model]
+    python scripts/release_model.py runs/round3-A/last runs/round3-C/last   # their average
+
+Several checkpoints (of one architecture, e.g. two arms trained from the same start) are released as their
+element-wise average, a "model soup": the float64 mean of every floating-point tensor, BatchNorm's running
+statistics included; integer tensors (BatchNorm's step counts) come from the first checkpoint.
 
 The weights are stored in float16 safetensors (half the size in git) while the config keeps
 ``dtype: float32``, so `from_pretrained` upcasts them at load. The model card (README.md) and the
@@ -25,14 +30,34 @@ KEPT = ("README.md", "learning_curve.png")  # the output folder's own files
 WEIGHTS = "model.safetensors"
 
 
+def averaged_state_dict(checkpoints: list[str]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of the checkpoints' weights (float64 sums, returned as float32); integer tensors from
+    the first checkpoint."""
+    states = [
+        AutoModelForImageTextToText.from_pretrained(folder, dtype=torch.float32).state_dict() for folder in checkpoints
+    ]
+    if any(state.keys() != states[0].keys() for state in states):
+        raise SystemExit("the checkpoints have different weights: only one architecture can be averaged")
+    return {
+        name: torch.stack([state[name].double() for state in states]).mean(0).float()
+        if tensor.is_floating_point()
+        else tensor
+        for name, tensor in states[0].items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", help="a model folder saved by scripts/train.py (best/ or last/)")
+    parser.add_argument(
+        "checkpoints", nargs="+", help="model folders saved by scripts/train.py (best/ or last/); several: averaged"
+    )
     parser.add_argument("--output", default=im2latex_hf.DEFAULT_MODEL, help="the bundled model folder")
     args = parser.parse_args()
 
-    model = AutoModelForImageTextToText.from_pretrained(args.checkpoint, dtype=torch.float32)
-    processor = AutoProcessor.from_pretrained(args.checkpoint)
+    model = AutoModelForImageTextToText.from_pretrained(args.checkpoints[0], dtype=torch.float32)
+    processor = AutoProcessor.from_pretrained(args.checkpoints[0])
+    if len(args.checkpoints) > 1:
+        model.load_state_dict(averaged_state_dict(args.checkpoints))
     output = Path(args.output)
     with tempfile.TemporaryDirectory() as folder:
         staged = Path(folder)

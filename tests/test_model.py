@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -211,3 +212,40 @@ def test_release_stores_float16_weights_that_load_as_float32(trained, tmp_path):
     released = AutoModelForImageTextToText.from_pretrained(release).eval()
     assert next(released.parameters()).dtype == torch.float32
     assert read(released, AutoProcessor.from_pretrained(release), images) == FORMULAS
+
+
+def test_release_of_several_checkpoints_is_their_average(trained, tmp_path):
+    """scripts/release_model.py A B: every floating-point tensor is the mean of A's and B's (to float16 rounding),
+    integer ones are A's; checkpoints of another architecture are refused."""
+    model, processor, _ = trained
+    other = copy.deepcopy(model)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for tensor in other.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.add_(0.01 * torch.randn(tensor.shape, generator=generator))
+            else:
+                tensor.fill_(999)
+    for name, checkpoint in (("a", model), ("b", other)):
+        checkpoint.save_pretrained(tmp_path / name)
+        processor.save_pretrained(tmp_path / name)
+    script = [sys.executable, "scripts/release_model.py", str(tmp_path / "a"), str(tmp_path / "b"),
+              "--output", str(tmp_path / "release")]  # fmt: skip
+    result = subprocess.run(script, capture_output=True, text=True, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    released = AutoModelForImageTextToText.from_pretrained(tmp_path / "release").state_dict()
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point():
+            mean = (tensor + other.state_dict()[name]) / 2
+            assert torch.allclose(released[name], mean, rtol=1e-3, atol=1e-4), name
+            assert not torch.equal(released[name], tensor.half().float()) or tensor.numel() == 0, name
+        else:
+            assert torch.equal(released[name], tensor), name
+
+    deeper_config = copy.deepcopy(model.config)
+    deeper_config.decoder_layers += 1
+    Im2LatexForConditionalGeneration(deeper_config).save_pretrained(tmp_path / "deeper")
+    processor.save_pretrained(tmp_path / "deeper")
+    script[3] = str(tmp_path / "deeper")
+    refused = subprocess.run(script, capture_output=True, text=True, cwd=REPO_ROOT)
+    assert refused.returncode != 0 and "different weights" in refused.stderr
