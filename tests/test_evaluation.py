@@ -198,6 +198,11 @@ def test_cli_evaluate_rerank_reports_both_ways_and_the_score_calibration(tmp_pat
     for threshold in calibration["thresholds"]:
         assert threshold["rows"] == sum(v >= threshold["score_at_least"] for v in scores)
         assert threshold["share"] == pytest.approx(threshold["rows"] / len(scores))
+    joint = [float(row["score"]) * float(row["confidence"]) for i, row in enumerate(rows) if i != 1]
+    assert all(0 < float(row["confidence"]) <= 1 for i, row in enumerate(rows) if i != 1)
+    for threshold in calibration["score_times_confidence"]:  # the 4-decimal TSV values: allow one row of rounding
+        assert abs(threshold["rows"] - sum(v >= threshold["score_at_least"] for v in joint)) <= 1
+    assert "score × model confidence at least" in run.stdout
     chosen = calibration["pseudo_label_threshold"]
     precise = [t for t in calibration["thresholds"] if (t["image_match"] or 0) >= 0.98 and t["rows"] >= 30]
     assert chosen == (precise[0] if precise else None)  # a few rows: none

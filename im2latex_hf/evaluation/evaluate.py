@@ -50,6 +50,7 @@ class Row:
     prediction: str | None = None
     error: str | None = None
     score: float | None = None  # render-match score of the prediction (with --verify or --rerank)
+    confidence: float | None = None  # the model's geometric-mean token probability of the prediction
     model_best: str | None = None  # with --rerank: the model's own best candidate, before re-ranking
     model_best_score: float | None = None  # and its render-match score
 
@@ -255,6 +256,7 @@ def decode(
             for index, reading in zip(images, readings):
                 row = chunk_rows[index - start]
                 row.prediction, row.error, row.score = reading.latex, reading.error, reading.score
+                row.confidence = reading.confidence
                 row.model_best, row.model_best_score = reading.latex, reading.score
                 if reading.candidates:  # re-ranked: the model's own best is its first candidate
                     row.model_best, row.model_best_score = reading.candidates[0][0], reading.candidates[0][1].score
@@ -300,17 +302,14 @@ def calibration(rows: list[Row], pairs: list[PairMatch]) -> dict[str, list[dict]
                 "exact_match": _rate(exact for _, exact in members),
             }
         )
-    thresholds = []
-    for low in THRESHOLDS:
-        members = [match for value, match, _ in scored if value >= low]
-        thresholds.append(
-            {
-                "score_at_least": low,
-                "rows": len(members),
-                "share": round(len(members) / len(scored), 4) if scored else None,
-                "image_match": _rate(members),
-            }
-        )
+    thresholds = _thresholds([(value, match) for value, match, _ in scored])
+    joint = _thresholds(
+        [
+            (row.score * row.confidence, pair.match)
+            for row, pair in zip(rows, pairs)
+            if row.score is not None and row.confidence is not None and pair.reference_renders
+        ]
+    )
     precise = [
         t
         for t in thresholds
@@ -322,8 +321,25 @@ def calibration(rows: list[Row], pairs: list[PairMatch]) -> dict[str, list[dict]
         "rows": len(scored),
         "bins": bins,
         "thresholds": thresholds,
+        "score_times_confidence": joint,
         "pseudo_label_threshold": precise[0] if precise else None,
     }
+
+
+def _thresholds(values: list[tuple[float, bool]]) -> list[dict]:
+    """Per threshold: the rows whose value is at least it, their share, and their image-match rate (precision)."""
+    thresholds = []
+    for low in THRESHOLDS:
+        members = [match for value, match in values if value >= low]
+        thresholds.append(
+            {
+                "score_at_least": low,
+                "rows": len(members),
+                "share": round(len(members) / len(values), 4) if values else None,
+                "image_match": _rate(members),
+            }
+        )
+    return thresholds
 
 
 def _rate(flags) -> float | None:
@@ -353,12 +369,13 @@ def scored_texts(rows: list[Row], *, canonical: bool) -> tuple[list[str], list[s
 
 
 def write_predictions(rows: list[Row], path: Path) -> None:
-    """``image_name``, ``gold``, ``prediction``, ``error`` and ``score`` (render match, when verified) per row,
-    tab-separated, with a header."""
-    lines = ["image_name\tgold\tprediction\terror\tscore"]
+    """``image_name``, ``gold``, ``prediction``, ``error``, ``score`` (render match, when verified) and
+    ``confidence`` (the model's) per row, tab-separated, with a header."""
+    lines = ["image_name\tgold\tprediction\terror\tscore\tconfidence"]
     for row in rows:
         score = "" if row.score is None else f"{row.score:.4f}"
-        fields = (row.image_name, row.gold, row.prediction, row.error, score)
+        confidence = "" if row.confidence is None else f"{row.confidence:.4f}"
+        fields = (row.image_name, row.gold, row.prediction, row.error, score, confidence)
         lines.append("\t".join(_one_line(text or "") for text in fields))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -437,11 +454,12 @@ def summary(report: dict, output_dir: Path) -> str:
         for bin_ in report["calibration"]["bins"]:
             rate = "-" if bin_["image_match"] is None else f"{bin_['image_match']:.3f}"
             lines.append(f"    {bin_['score_from']:.2f}-{bin_['score_to']:.2f}   {bin_['rows']:5d}   {rate}")
-        lines.append("  score at least: share of rows, image match among them (precision)")
-        for threshold in report["calibration"]["thresholds"]:
-            share = "-" if threshold["share"] is None else f"{threshold['share']:.1%}"
-            rate = "-" if threshold["image_match"] is None else f"{threshold['image_match']:.3f}"
-            lines.append(f"    {threshold['score_at_least']:.2f}   {share:>6}   {rate}")
+        for key, name in (("thresholds", "score"), ("score_times_confidence", "score × model confidence")):
+            lines.append(f"  {name} at least: share of rows, image match among them (precision)")
+            for threshold in report["calibration"].get(key, []):
+                share = "-" if threshold["share"] is None else f"{threshold['share']:.1%}"
+                rate = "-" if threshold["image_match"] is None else f"{threshold['image_match']:.3f}"
+                lines.append(f"    {threshold['score_at_least']:.2f}   {share:>6}   {rate}")
         chosen = report["calibration"]["pseudo_label_threshold"]
         lines.append(
             f"  score >= {chosen['score_at_least']:.2f} keeps {chosen['share']:.1%} of rows at image-match precision "
