@@ -414,34 +414,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class UsageError(Exception):
+    """A bad option or input file: `run` prints it and exits with status 2."""
+
+
 def run(args: argparse.Namespace) -> int:
     """Render (or reuse), read (or take the readings of ``--predictions``), score and print; or with
     ``--list-images`` render and write the images' list. Returns an exit status."""
+    try:
+        return _run(args)
+    except UsageError as error:
+        print(error, file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     unknown = set(args.looks.split(",")) - set(LOOK_NAMES)
     if unknown:
-        print(f"unknown look(s) {', '.join(sorted(unknown))}; choose from {', '.join(LOOK_NAMES)}", file=sys.stderr)
-        return 2
+        raise UsageError(f"unknown look(s) {', '.join(sorted(unknown))}; choose from {', '.join(LOOK_NAMES)}")
     if args.every < 1:
-        print(f"--every must be at least 1, not {args.every}", file=sys.stderr)
-        return 2
-    looks = [look for look in LOOKS if look.name in args.looks.split(",")]
+        raise UsageError(f"--every must be at least 1, not {args.every}")
     formulas = read_formulas(args.formulas)[: args.limit]
     folder = Path(args.cache_dir or cache_dir()) / cache_key(args.formulas)
-    samples: dict[str, list[Sample]] = {}
-    skipped: dict[str, str] = {}
-    render_seconds: dict[str, float] = {}
-    for look in looks:
-        start = time.perf_counter()
-        try:
-            drawn = render_look(formulas, look, folder / look.name, workers=args.render_workers)
-        except LookUnavailable as error:
-            skipped[look.name] = str(error)
-            print(f"skipping look {look.name}: {error}", file=sys.stderr)
-            continue
-        samples[look.name] = [sample for sample in drawn if sample.index % args.every == 0]
-        render_seconds[look.name] = time.perf_counter() - start
-        print(f"rendered {look.name} (or found it cached) in {render_seconds[look.name]:.1f} s", file=sys.stderr)
-    looks = [look for look in looks if look.name in samples]
+    wanted = [look for look in LOOKS if look.name in args.looks.split(",")]
+    samples, skipped, render_seconds = _render_looks(args, wanted, formulas, folder)
+    looks = [look for look in wanted if look.name in samples]
     every = [sample for look in looks for sample in samples[look.name]]
     if args.list_images:
         images = image_list(every)
@@ -449,60 +446,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.list_images}: {len(images)} images in {len(looks)} looks; images in {folder}")
         return 0
 
-    read_seconds: dict[str, float] = {}
-    load_seconds: float | None = None
     if args.predictions:
-        try:
-            predictions = json.loads(Path(args.predictions).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            print(f"cannot read predictions {args.predictions}: {error}", file=sys.stderr)
-            return 2
-        if not isinstance(predictions, dict):
-            print(f"{args.predictions} is not a JSON object (image key to LaTeX)", file=sys.stderr)
-            return 2
-        missing = apply_predictions(every, predictions)
-        if missing:
-            print(
-                f"{missing} of the {sum(s.image is not None for s in every)} images have no reading in "
-                f"{args.predictions} (score a subset with --looks, --limit and --every)",
-                file=sys.stderr,
-            )
-            return 2
-        setup: dict = {"reader": f"predictions from {args.predictions}", "predictions": str(args.predictions)}
+        setup, load_seconds, read_seconds = _take_predictions(args.predictions, every), None, {}
     else:
-        start = time.perf_counter()
-        try:
-            reader = FormulaReader.from_pretrained(args.model, device=args.device, backend=args.backend)
-        except (OSError, ValueError) as error:
-            print(f"cannot load model {args.model}: {error}", file=sys.stderr)
-            return 2
-        load_seconds = time.perf_counter() - start
-        for look in looks:
-            start = time.perf_counter()
-            read_samples(
-                reader,
-                samples[look.name],
-                num_beams=args.num_beams,
-                max_new_tokens=args.max_new_tokens,
-                batch_size=args.batch_size,
-                text_scales=args.text_scales,
-                verify=args.verify,
-            )
-            read_seconds[look.name] = time.perf_counter() - start
-            print(f"read {look.name} in {read_seconds[look.name]:.1f} s", file=sys.stderr)
-        text_scales = ["auto" if scale is None else scale for scale in args.text_scales]
-        setup = {
-            "reader": f"{args.model} ({args.backend} on {reader.device}, beam {args.num_beams}"
-            + (f", text scales {','.join(map(str, text_scales))}" if len(text_scales) > 1 else "")
-            + (", verified" if args.verify else "")
-            + ")",
-            "model": args.model,
-            "backend": args.backend,
-            "device": str(reader.device),
-            "num_beams": args.num_beams,
-            "text_scales": text_scales,
-            "verify": args.verify,
-        }
+        setup, load_seconds, read_seconds = _read_with_model(args, looks, samples)
     start = time.perf_counter()
     score_samples(every, workers=args.render_workers)
     score_seconds = time.perf_counter() - start
@@ -554,6 +501,84 @@ def run(args: argparse.Namespace) -> int:
         Path(args.output).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {args.output}")
     return 0
+
+
+def _render_looks(
+    args: argparse.Namespace, looks: list[Look], formulas: list[str], folder: Path
+) -> tuple[dict[str, list[Sample]], dict[str, str], dict[str, float]]:
+    """Each look's samples (every ``--every``-th formula), the looks skipped with why, and each look's seconds."""
+    samples: dict[str, list[Sample]] = {}
+    skipped: dict[str, str] = {}
+    render_seconds: dict[str, float] = {}
+    for look in looks:
+        start = time.perf_counter()
+        try:
+            drawn = render_look(formulas, look, folder / look.name, workers=args.render_workers)
+        except LookUnavailable as error:
+            skipped[look.name] = str(error)
+            print(f"skipping look {look.name}: {error}", file=sys.stderr)
+            continue
+        samples[look.name] = [sample for sample in drawn if sample.index % args.every == 0]
+        render_seconds[look.name] = time.perf_counter() - start
+        print(f"rendered {look.name} (or found it cached) in {render_seconds[look.name]:.1f} s", file=sys.stderr)
+    return samples, skipped, render_seconds
+
+
+def _take_predictions(path: str, samples: list[Sample]) -> dict:
+    """Give the samples the readings in the JSON file at ``path``; the report's reader fields."""
+    try:
+        predictions = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UsageError(f"cannot read predictions {path}: {error}") from error
+    if not isinstance(predictions, dict):
+        raise UsageError(f"{path} is not a JSON object (image key to LaTeX)")
+    missing = apply_predictions(samples, predictions)
+    if missing:
+        raise UsageError(
+            f"{missing} of the {sum(s.image is not None for s in samples)} images have no reading in "
+            f"{path} (score a subset with --looks, --limit and --every)"
+        )
+    return {"reader": f"predictions from {path}", "predictions": str(path)}
+
+
+def _read_with_model(
+    args: argparse.Namespace, looks: list[Look], samples: dict[str, list[Sample]]
+) -> tuple[dict, float, dict[str, float]]:
+    """Read every look's samples with the model; the report's reader fields, load seconds and each look's seconds."""
+    start = time.perf_counter()
+    try:
+        reader = FormulaReader.from_pretrained(args.model, device=args.device, backend=args.backend)
+    except (OSError, ValueError) as error:
+        raise UsageError(f"cannot load model {args.model}: {error}") from error
+    load_seconds = time.perf_counter() - start
+    read_seconds: dict[str, float] = {}
+    for look in looks:
+        start = time.perf_counter()
+        read_samples(
+            reader,
+            samples[look.name],
+            num_beams=args.num_beams,
+            max_new_tokens=args.max_new_tokens,
+            batch_size=args.batch_size,
+            text_scales=args.text_scales,
+            verify=args.verify,
+        )
+        read_seconds[look.name] = time.perf_counter() - start
+        print(f"read {look.name} in {read_seconds[look.name]:.1f} s", file=sys.stderr)
+    text_scales = ["auto" if scale is None else scale for scale in args.text_scales]
+    setup = {
+        "reader": f"{args.model} ({args.backend} on {reader.device}, beam {args.num_beams}"
+        + (f", text scales {','.join(map(str, text_scales))}" if len(text_scales) > 1 else "")
+        + (", verified" if args.verify else "")
+        + ")",
+        "model": args.model,
+        "backend": args.backend,
+        "device": str(reader.device),
+        "num_beams": args.num_beams,
+        "text_scales": text_scales,
+        "verify": args.verify,
+    }
+    return setup, load_seconds, read_seconds
 
 
 def _mean(table: dict[str, dict]) -> dict[str, float | int | None]:
