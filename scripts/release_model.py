@@ -30,12 +30,9 @@ KEPT = ("README.md", "learning_curve.png")  # the output folder's own files
 WEIGHTS = "model.safetensors"
 
 
-def averaged_state_dict(checkpoints: list[str]) -> dict[str, torch.Tensor]:
-    """The element-wise mean of the checkpoints' weights (float64 sums, returned as float32); integer tensors from
-    the first checkpoint."""
-    states = [
-        AutoModelForImageTextToText.from_pretrained(folder, dtype=torch.float32).state_dict() for folder in checkpoints
-    ]
+def averaged_state_dict(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of the state dicts (float64 sums, returned as float32); integer tensors from the
+    first."""
     if any(state.keys() != states[0].keys() for state in states):
         raise SystemExit("the checkpoints have different weights: only one architecture can be averaged")
     return {
@@ -56,8 +53,12 @@ def main() -> None:
 
     model = AutoModelForImageTextToText.from_pretrained(args.checkpoints[0], dtype=torch.float32)
     processor = AutoProcessor.from_pretrained(args.checkpoints[0])
-    if len(args.checkpoints) > 1:
-        model.load_state_dict(averaged_state_dict(args.checkpoints))
+    if len(args.checkpoints) > 1:  # the first checkpoint is loaded once, as the model the average goes into
+        others = [
+            AutoModelForImageTextToText.from_pretrained(folder, dtype=torch.float32).state_dict()
+            for folder in args.checkpoints[1:]
+        ]
+        model.load_state_dict(averaged_state_dict([model.state_dict(), *others]))
     output = Path(args.output)
     with tempfile.TemporaryDirectory() as folder:
         staged = Path(folder)

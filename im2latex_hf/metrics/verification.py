@@ -150,14 +150,14 @@ def _local_matches(
     }
     doubtful = [i for i in chosen if max(v.score for v in matched[i]) < LOCAL_DOUBT]
     if doubtful:  # drawn by another renderer in the same geometry? The window comparison decides.
-        todays = verify(
+        by_window = verify(
             [images[i] for i in doubtful],
             [candidates[i] for i in doubtful],
             timeout=timeout,
             workers=workers,
             local=False,
         )
-        for i, verifications in zip(doubtful, todays):
+        for i, verifications in zip(doubtful, by_window):
             if max(v.score for v in verifications) >= LOCAL_FALLBACK:
                 matched[i] = verifications
     return matched
