@@ -40,6 +40,22 @@ TINY_MODEL_FORMULAS = [  # what the tiny test models learn to read (test_model, 
 ]
 
 
+@pytest.fixture
+def tex_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The programs the renderer runs during the test (latex, dvipng, pdflatex, gs), in order; the runs are real."""
+    from im2latex_hf.rendering import tex
+
+    runs: list[str] = []
+    real_run = tex._run_tex
+
+    def counted(command: list[str], *args):
+        runs.append(command[0])
+        return real_run(command, *args)
+
+    monkeypatch.setattr(tex, "_run_tex", counted)
+    return runs
+
+
 def train_tiny_model(
     formulas: list[str], images: list, **config_overrides
 ) -> tuple[Im2LatexForConditionalGeneration, Im2LatexProcessor]:

@@ -86,6 +86,15 @@ def test_failures_have_a_reason_and_neighbours_render_as_alone(
         assert np.array_equal(ink(batch[position]), alone[BATCH[position]])
 
 
+def test_a_recovered_error_keeps_its_page_in_the_batch(tex_runs: list[str], alone: dict[str, np.ndarray]) -> None:
+    formulas = [FRACTION, SPACED, SUM, SPACED]
+    results = render_formulas(formulas, look=FAITHFUL_LOOK)
+    assert tex_runs == ["pdflatex", "gs"]  # TeX's error recovery left its state as it was: nothing runs again
+    assert results[1].recovered.startswith("! Illegal unit of measure") and results[2].recovered is None
+    for formula, result in zip(formulas, results):
+        assert np.array_equal(ink(result), alone[formula])
+
+
 def test_tex_errors_are_recovered_as_in_the_dataset(batch: list[RenderResult]) -> None:
     assert batch[5].recovered.startswith("! Illegal unit of measure")  # rendered, and the error kept
     assert batch[0].recovered is None and batch[2].recovered is None

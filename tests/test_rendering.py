@@ -93,6 +93,21 @@ def test_bad_formula_fails_with_tex_error_and_neighbours_render() -> None:
         assert np.array_equal(ink(results[position]), alone[formulas[position]])
 
 
+def test_an_error_that_leaves_tex_as_it_found_it_costs_no_run_again(tex_runs: list[str]) -> None:
+    results = render_formulas([FRACTION, r"\undefinedmacro x", SUM, r"\alsoundefined y", FRACTION])
+    assert tex_runs == ["latex", "dvipng"]  # the formulas after each error stand: one run for the batch
+    assert [result.error is None for result in results] == [True, False, True, False, True]
+    assert np.array_equal(ink(results[2]), ink(render_formulas([SUM])[0]))
+
+
+def test_formulas_after_one_that_leaves_a_conditional_open_are_rendered_again() -> None:
+    # No error, but TeX is left inside a conditional: the next formula's \fi would close it without a word.
+    opened, closing, after = render_formulas([r"\iftrue x", r"\fi", SUM])
+    assert ink(opened).size
+    assert closing.image is None and closing.error.startswith("! Extra \\fi")  # as alone
+    assert np.array_equal(ink(after), ink(render_formulas([SUM])[0]))
+
+
 def test_streaming_in_parallel_keeps_input_order() -> None:
     formulas = [FRACTION, SUM, r"\bad", "x", SUM, FRACTION, "y"]
     results = list(iter_render(iter(formulas), workers=2, batch_size=2))

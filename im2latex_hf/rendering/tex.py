@@ -5,8 +5,9 @@ Many formulas go into one LaTeX document, each in its own ``preview`` environmen
 batch, one page per formula. Every formula is framed by ``\\message`` markers that carry
 the preview package's page counter; parsing them from TeX's terminal output tells which page
 belongs to which formula and which formula raised which error. A failed formula gets TeX's
-error message, its neighbours keep their images, and whatever TeX's error recovery may have
-disturbed is rendered again.
+error message and its neighbours keep their images. The markers also carry TeX's group and
+conditional nesting: a formula whose error left them as it found them, on one page of its own,
+disturbed nothing, and the formulas after it stand; after any other error they are rendered again.
 
 The ``im2latex`` look is im2latex-100k's own recipe (see `faithful`): the same batches and markers,
 but ``pdflatex`` and one Ghostscript call per batch instead of ``latex`` and ``dvipng``, and TeX's
@@ -79,9 +80,11 @@ _FORBIDDEN_RE = re.compile(
 
 _PACKAGES = r"\usepackage{amsmath,amssymb,amsfonts}"
 _MARKERS = r"""\makeatletter
-% Markers around each formula: its position in the batch and the page counter (see _parse_spans).
-\newcommand\imbegin[1]{\message{<<im2latex:begin #1 \the\pr@snippet>>}}
-\newcommand\imend[1]{\message{<<im2latex:end #1 \the\pr@snippet>>}}
+% Markers around each formula: its position in the batch, the page counter and TeX's group and conditional
+% nesting (see _parse_spans).
+\newcommand\imstate{\the\pr@snippet\space\the\currentgrouplevel\space\the\currentiflevel}
+\newcommand\imbegin[1]{\message{<<im2latex:begin #1 \imstate>>}}
+\newcommand\imend[1]{\message{<<im2latex:end #1 \imstate>>}}
 \makeatother
 """
 # No "tightpage": dvipng would clip ink outside the formula's box (\smash, trailing negative space);
@@ -106,7 +109,7 @@ _FORMULA = (
 )
 
 _EVENT_RE = re.compile(
-    r"<<im2latex:(?P<kind>begin|end) (?P<position>\d+) (?P<page>\d+)>>"
+    r"<<im2latex:(?P<kind>begin|end) (?P<position>\d+) (?P<page>\d+) (?P<nesting>\d+ \d+)>>"
     r"|^! (?P<error>.*)$"
     r"|^l\.\d+ (?P<context>.*)$",
     re.MULTILINE,
@@ -202,6 +205,8 @@ class _Span:
     first_page: int | None = None
     end_page: int | None = None
     error: str | None = None
+    begin_nesting: str | None = None  # TeX's group and conditional nesting at the begin marker
+    end_nesting: str | None = None  # ... and at the end marker
 
     @property
     def one_page(self) -> bool:
@@ -209,9 +214,10 @@ class _Span:
         return self.first_page is not None and self.end_page is not None and self.end_page - self.first_page == 1
 
     @property
-    def clean(self) -> bool:
-        """Finished without error on exactly one page."""
-        return self.error is None and self.one_page
+    def contained(self) -> bool:
+        """Finished on exactly one page, leaving TeX's nesting as it found it: whatever error it raised, the
+        formulas after it start where they would have without it."""
+        return self.one_page and self.end_nesting == self.begin_nesting
 
 
 @dataclass
@@ -381,25 +387,31 @@ def _render_once(
 ) -> tuple[list[RenderResult], list[tuple[int, str]], list[tuple[int, str]]]:
     """One TeX + rasterizer run over a batch: (decided results, formulas to render again, ones to render alone).
 
-    The formulas before the first one that went wrong are sound. That one fails with TeX's first
-    error (or why it did not make one page), and so does the formula TeX hung on if the run timed
-    out; the others after it are rendered again, since TeX's recovery from an error may have
-    spoilt their pages. In a look whose TeX recovery is part of it (``im2latex``), the first one
-    that went wrong is rendered again alone instead (unless TeX hung on it), and alone it keeps the
-    page TeX made if that is one page. Decides at least one formula, or sets one aside to render
-    alone, unless the run timed out after its last formula or the rasterizer failed.
+    The formulas before the first one that was not contained (see `_Span.contained`) stand: each keeps its
+    page, or fails with TeX's first error if it raised one, except in a look whose TeX recovery is part of it
+    (``im2latex``), where it keeps the page TeX recovered to. The first one not contained keeps its page if
+    it made one without error; else it fails with TeX's first error (or why it did not make one page), and
+    so does the formula TeX hung on if the run timed out. The formulas after it are rendered again, since
+    TeX's state may have spoilt their pages. In the ``im2latex`` look a failing first one is rendered again
+    alone instead (unless TeX hung on it), and alone it keeps the page TeX made if that is one page. Decides
+    at least one formula, or sets one aside to render alone, unless the run timed out after its last
+    formula or the rasterizer failed.
     """
     engine = _ENGINES.get(options.look, _DVIPNG)
     (folder / "doc.tex").write_text(options.document([formula for _, formula in batch]), encoding="utf-8")
     latex = _run_tex([engine.tex, "-no-shell-escape", "-interaction=nonstopmode", "doc.tex"], folder, options.timeout)
     killed = latex.returncode is None
     spans = _parse_spans(latex.output, len(batch))
-    recovered = None
     if engine.recovers and len(batch) == 1 and not killed and spans[0].one_page:
-        recovered, first_bad = spans[0].error, 1  # alone, the page TeX recovered to is the look's image
+        standing, first_bad = 1, None  # alone, the page TeX recovered to is the look's image
     else:
-        first_bad = next((p for p, span in enumerate(spans) if not span.clean), len(batch))
-    failed = {first_bad} if first_bad < len(batch) else set()
+        standing = next((p for p, span in enumerate(spans) if not span.contained), len(batch))
+        first_bad = standing if standing < len(batch) else None
+        if first_bad is not None and spans[first_bad].one_page and spans[first_bad].error is None:
+            standing, first_bad = standing + 1, None  # no error, nesting changed: its page stands, the next ones not
+    failed = {first_bad} if first_bad is not None else set()
+    if not engine.recovers:  # contained errors fail alone
+        failed.update(p for p in range(standing) if spans[p].error is not None)
     hung: list[int] = []
     if killed:
         hung = [p for p, span in enumerate(spans) if span.first_page is not None and span.end_page is None]
@@ -410,22 +422,26 @@ def _render_once(
     if engine.recovers and len(batch) > 1 and first_bad in failed and first_bad not in hung[-1:]:
         failed.discard(first_bad)  # render it again alone: its page is what TeX recovers to there
         alone = [batch[first_bad]]
-    sound = [] if killed else batch[:first_bad]  # a killed run leaves no usable pages
+    drawn = 0 if killed else standing  # pages 1..drawn are the first formulas'; a killed run leaves none usable
+    if all(p in failed for p in range(drawn)):
+        drawn = 0  # no page worth rasterizing
     decided = [
         RenderResult(*batch[p], None, _failure_reason(spans[p], killed, options.timeout)) for p in sorted(failed)
     ]
     set_aside = failed | ({first_bad} if alone else set())
-    undecided = [pair for p, pair in enumerate(batch[len(sound) :], start=len(sound)) if p not in set_aside]
+    undecided = [pair for p, pair in enumerate(batch[drawn:], start=drawn) if p not in set_aside]
     # Pages are numbered from 1 in formula order, as long as nothing went wrong.
-    raster_error = engine.rasterize(folder, len(sound), options)
+    raster_error = engine.rasterize(folder, drawn, options)
     if raster_error is None:
-        for page, (index, formula) in enumerate(sound, start=1):
-            image, error = _load_cropped(folder / f"page{page}.png", options.look)
-            decided.append(RenderResult(index, formula, image, error, recovered if image is not None else None))
+        for p in range(drawn):
+            if p not in failed:
+                image, error = _load_cropped(folder / f"page{p + 1}.png", options.look)
+                recovered = spans[p].error if engine.recovers and image is not None else None
+                decided.append(RenderResult(*batch[p], image, error, recovered))
     elif len(batch) == 1:
         decided.append(RenderResult(*batch[0], None, raster_error))
     else:  # render again: bisection isolates the page that the rasterizer cannot render
-        undecided += sound
+        undecided += [pair for p, pair in enumerate(batch[:drawn]) if p not in failed]
     return decided, undecided, alone
 
 
@@ -439,9 +455,10 @@ def _parse_spans(output: str, count: int) -> list[_Span]:
             continue  # not our marker: a formula's own text quoted in an error context
         if event["kind"] == "begin":
             current = spans[int(event["position"])]
-            current.first_page = int(event["page"])
+            current.first_page, current.begin_nesting = int(event["page"]), event["nesting"]
         elif event["kind"] == "end":
-            spans[int(event["position"])].end_page = int(event["page"])
+            span = spans[int(event["position"])]
+            span.end_page, span.end_nesting = int(event["page"]), event["nesting"]
         elif event["error"] is not None:
             if current is None:
                 raise RuntimeError(f"LaTeX failed before the first formula (check the preamble): {output[-2000:]}")
