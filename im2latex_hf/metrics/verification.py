@@ -35,6 +35,7 @@ A LaTeX string that does not render (TeX error, forbidden command, timeout) scor
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -170,16 +171,26 @@ def _render_and_score(
     timeout: float,
     workers: int,
 ) -> dict[tuple[int, str], list[Verification]]:
-    """``(image index, look name)`` → the verifications of that image's candidates in that look."""
+    """``(image index, look name)`` → the verifications of that image's candidates in that look. The looks render
+    side by side (``workers`` at once), so that one image's few candidates do not wait for one look after another."""
+
+    def render_look(look: Look, jobs: list[tuple[int, str]]) -> list:
+        return list(
+            iter_render(
+                (latex for _, latex in jobs), font=look.font, dpi=look.dpi, look=look.look, timeout=timeout,
+                workers=workers,
+            )
+        )  # fmt: skip
+
+    jobs_of = {
+        look: [(i, latex) for i, image_looks in enumerate(looks_of) if look in image_looks for latex in candidates[i]]
+        for look in LOOKS
+    }
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        renders_of = {look: pool.submit(render_look, look, jobs) for look, jobs in jobs_of.items() if jobs}
     scored: dict[tuple[int, str], list[Verification]] = {}
-    for look in LOOKS:
-        jobs = [(i, latex) for i, image_looks in enumerate(looks_of) if look in image_looks for latex in candidates[i]]
-        if not jobs:
-            continue
-        renders = iter_render(
-            (latex for _, latex in jobs), font=look.font, dpi=look.dpi, look=look.look, timeout=timeout, workers=workers
-        )
-        for (i, _), render in zip(jobs, renders):
+    for look, renders in renders_of.items():
+        for (i, _), render in zip(jobs_of[look], renders.result()):
             if render.image is None:
                 verification = Verification(0.0, reason=render.error)
             else:
