@@ -26,7 +26,7 @@ $(STAMPS)/pip: setup.py requirements.txt
 	mkdir -p $(STAMPS) && touch $@
 
 predict: install
-	im2latex predict --with-names examples/*.png
+	im2latex predict --with-names --verify examples/*.png
 
 test: install
 	$(PYTHON) -m pytest -q

@@ -29,7 +29,7 @@ import gradio as gr
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from im2latex_hf.bundled_model import DEFAULT_MODEL
-from im2latex_hf.inference import BACKENDS, FormulaReader
+from im2latex_hf.inference import BACKENDS, READING_TEXT_SCALES, FormulaReader
 from im2latex_hf.preprocessing import InvalidImageError
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
@@ -40,7 +40,7 @@ MAX_FILE_SIZE = "20mb"
 MAX_BATCH_SIZE = 16
 MAX_QUEUE_SIZE = 256
 MAX_BEAMS = 8
-DEFAULT_BEAMS = 4
+DEFAULT_BEAMS = 1
 DEFAULT_MAX_NEW_TOKENS = 200
 RERANK = None
 """Candidates re-ranked by render match (`FormulaReader.read`'s ``rerank``); None: the model's best."""
@@ -144,6 +144,7 @@ def build_demo(reader: FormulaReader, max_pixels: int = MAX_PIXELS, max_batch_si
                 batch_size=max_batch_size,
                 verify=True,
                 rerank=RERANK,
+                text_scales=READING_TEXT_SCALES,
             )
             seconds = time.perf_counter() - start
             for (i, _), reading in zip(members, readings):
@@ -154,7 +155,8 @@ def build_demo(reader: FormulaReader, max_pixels: int = MAX_PIXELS, max_batch_si
                 reason = reading.verification.reason
                 verdict = f"render match {reading.score:.2f}." if reason is None else f"it does not render: {reason}"
                 status[i] = (
-                    f"✓ Read in {seconds:.1f} s ({beams} beam{'s' * (beams > 1)}, at most {length} tokens); {verdict}"
+                    f"✓ Read in {seconds:.1f} s ({beams} beam{'s' * (beams > 1)} at {len(READING_TEXT_SCALES)} text sizes, "
+                    f"at most {length} tokens); {verdict}"
                 )
         return latex, score, rendered, status
 
@@ -174,7 +176,7 @@ def build_demo(reader: FormulaReader, max_pixels: int = MAX_PIXELS, max_batch_si
                 with gr.Row():
                     num_beams = gr.Slider(
                         1, MAX_BEAMS, value=DEFAULT_BEAMS, step=1, label="Beams",
-                        info="beam search width: more is slower, often a little better", elem_id="num-beams",
+                        info="beam search width at each of 4 text sizes: more is slower", elem_id="num-beams",
                     )  # fmt: skip
                     max_new_tokens = gr.Slider(
                         1, max_tokens_limit, value=min(DEFAULT_MAX_NEW_TOKENS, max_tokens_limit), step=1,

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from .bundled_model import DEFAULT_MODEL
-from .inference import BACKENDS, add_text_scales_argument
+from .inference import BACKENDS, READING_TEXT_SCALES, add_text_scales_argument
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="print the LaTeX of each image, one line per image")
     predict.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
     predict.add_argument("--model", default=DEFAULT_MODEL, help="model folder or Hub repo id (default: bundled)")
-    predict.add_argument("--num-beams", type=int, default=4, help="beam width; 1 is greedy decoding")
+    predict.add_argument("--num-beams", type=int, default=1, help="beam width; 1 (default) is greedy decoding")
     predict.add_argument("--max-new-tokens", type=int, default=200)
     predict.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
     predict.add_argument(
@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--rerank", type=int, default=None, metavar="K", help="decode K candidates and keep the best-verified one"
     )
-    add_text_scales_argument(predict)
+    add_text_scales_argument(predict, default=READING_TEXT_SCALES)
     predict.set_defaults(run=_predict)
 
     verify = commands.add_parser(

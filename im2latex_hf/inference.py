@@ -45,6 +45,10 @@ class Reading:
 
 
 BACKENDS = ("pytorch", "onnx", "onnx-int8")
+READING_TEXT_SCALES: tuple[float | None, ...] = (None, 0.8, 1.0, 1.25)
+"""The text heights an image is read at by default (`FormulaReader.read`, ``im2latex predict``, the app): as the
+image processor sets it, and 0.8, 1.0 and 1.25 times the training text height. Greedy at these four reads better
+than beam 4 at one, on held-out im2latex-100k and on the users' benchmark, at about its cost (docs/evaluation.md)."""
 
 
 def parse_text_scales(value: str) -> tuple[float | None, ...]:
@@ -59,15 +63,16 @@ def parse_text_scales(value: str) -> tuple[float | None, ...]:
     return scales
 
 
-def add_text_scales_argument(parser: argparse.ArgumentParser) -> None:
+def add_text_scales_argument(parser: argparse.ArgumentParser, default: tuple[float | None, ...] = (None,)) -> None:
     """``--text-scales`` (see `parse_text_scales`), for the commands that read images."""
+    shown = ",".join("auto" if scale is None else f"{scale:g}" for scale in default)
     parser.add_argument(
         "--text-scales",
         type=parse_text_scales,
-        default=(None,),
+        default=default,
         help="read each image at these text heights (x the training one; 'auto': the image processor's rule), "
         "comma-separated, e.g. auto,0.8,1.0,1.25, and keep the most likely reading (with --verify or --rerank: "
-        "the best verified); default: auto",
+        f"the best verified); default: {shown}",
     )
 
 
@@ -106,12 +111,12 @@ class FormulaReader:
     def read(
         self,
         images: Sequence[ImageLike],
-        num_beams: int = 4,
+        num_beams: int = 1,
         max_new_tokens: int = 200,
         batch_size: int = 16,
         verify: bool = False,
         rerank: int | None = None,
-        text_scales: Sequence[float | None] = (None,),
+        text_scales: Sequence[float | None] = READING_TEXT_SCALES,
     ) -> list[Reading]:
         """Read each image; a bad image gets an error `Reading` and does not stop the others.
 
@@ -119,8 +124,8 @@ class FormulaReader:
         decodes ``k`` candidates (beam search, at least ``k`` beams), scores each so, and keeps the best
         (ties go to the model's order); it implies ``verify``. ``text_scales`` reads each image at each of these
         text heights (× the training text height; None: the image processor's own rule, see
-        `FormulaPreprocessor.ink_map`): the candidates of all scales are pooled, and the most likely one is kept, or
-        with ``verify``/``rerank`` the one the verifier scores best.
+        `FormulaPreprocessor.ink_map`; default `READING_TEXT_SCALES`): the candidates of all scales are pooled, and the
+        most likely one is kept, or with ``verify``/``rerank`` the one the verifier scores best.
         """
         if rerank is not None and rerank < 1:
             raise ValueError(f"rerank must be a positive number of candidates, got {rerank}")

@@ -3,7 +3,7 @@
     python scripts/benchmark_verification.py --data data/validation-holdout --split validation [--limit 40]
 
 Reads ``--limit`` images of a ``load_from_disk`` split one at a time (batch 1, as a user reading a
-screenshot) with beam 4, three ways: plain, ``verify=True`` and ``rerank=4``, and prints the median
+screenshot) with beam 4 at one text scale, three ways: plain, ``verify=True`` and ``rerank=4``, and prints the median
 milliseconds per image of each and what verification adds. Pause any training while it runs.
 """
 
@@ -37,13 +37,14 @@ def main() -> None:
         "verify": {"verify": True},
         f"rerank {args.rerank}": {"rerank": args.rerank},
     }
-    reader.read(images[:1], num_beams=args.num_beams, verify=True)  # warm-up: model and TeX's caches
+    one_scale = {"num_beams": args.num_beams, "text_scales": (None,)}
+    reader.read(images[:1], **one_scale, verify=True)  # warm-up: model and TeX's caches
     medians = {}
     for name, options in settings.items():
         seconds = []
         for image in images:
             start = time.perf_counter()
-            reader.read([image], num_beams=args.num_beams, **options)
+            reader.read([image], **one_scale, **options)
             seconds.append(time.perf_counter() - start)
         medians[name] = statistics.median(seconds) * 1000
     print(f"{len(images)} images of {args.data} [{args.split}], batch 1, beam {args.num_beams}")

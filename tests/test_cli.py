@@ -71,6 +71,16 @@ def test_bad_input_gets_one_line_error_and_good_images_still_print(images, bad, 
     assert len(lines) == 1 and lines[0].startswith(f"{images['good']}\t")
 
 
+def test_predict_reads_greedy_at_four_text_scales_unless_told_otherwise():
+    from im2latex_hf.cli import build_parser
+    from im2latex_hf.inference import READING_TEXT_SCALES
+
+    default = build_parser().parse_args(["predict", "x.png"])
+    assert default.num_beams == 1 and default.text_scales == READING_TEXT_SCALES == (None, 0.8, 1.0, 1.25)
+    chosen = build_parser().parse_args(["predict", "x.png", "--num-beams", "4", "--text-scales", "auto"])
+    assert chosen.num_beams == 4 and chosen.text_scales == (None,)
+
+
 def test_predict_with_a_model_that_does_not_exist():
     result = im2latex("predict", "--model", "/nonexistent/model", "x.png")
     assert result.returncode == 2 and "cannot load model" in result.stderr and "Traceback" not in result.stderr

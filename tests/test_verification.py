@@ -104,15 +104,16 @@ def reader() -> FormulaReader:
 
 def test_reader_verifies_and_reranks(reader, im2latex_image, times_image):
     images = [im2latex_image, times_image]
-    plain = reader.read(images, num_beams=3, max_new_tokens=12)
+    settings = {"num_beams": 3, "max_new_tokens": 12, "text_scales": (None,)}  # one scale: one candidate list
+    plain = reader.read(images, **settings)
     assert all(reading.score is None for reading in plain)
 
-    verified = reader.read(images, num_beams=3, max_new_tokens=12, verify=True)
+    verified = reader.read(images, **settings, verify=True)
     for before, after in zip(plain, verified):
         assert after.latex == before.latex and 0 <= after.score <= 1
         assert after.score == render_match(im2latex_image if after is verified[0] else times_image, after.latex)
 
-    reranked = reader.read(images, num_beams=3, max_new_tokens=12, rerank=3)
+    reranked = reader.read(images, **settings, rerank=3)
     for before, after in zip(plain, reranked):
         assert len(after.candidates) == 3
         assert after.candidates[0][0] == before.latex  # the model's best comes first
