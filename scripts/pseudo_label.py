@@ -5,8 +5,10 @@
 
 Reads the images of the parquet files in ``--data`` (an ``image`` column, and ``train_row`` if present) in
 chunks of ``--shard-size``. The model decodes ``--num-beams`` beam candidates of each image with ONNX Runtime,
-in batches of similar sizes, and each candidate is stored with its sequence log-probability, the mean and the
-least probability of its tokens, and whether it compiles (a real, locked-down TeX run). Each chunk becomes
+in batches of similar sizes, at each of ``--text-scales`` (a stronger teacher: the scales' candidates are
+pooled, each LaTeX once, first the scale whose best reading has the highest mean token probability), and each candidate is stored with its
+sequence log-probability, the mean and the least probability of its tokens, the text scale that read it (null:
+the image processor's own) and whether it compiles (a real, locked-down TeX run). Each chunk becomes
 ``labels-NNNNN.parquet`` (``index`` into the images, ``train_row``, ``model_commit``, ``error``,
 ``candidates``), written when the chunk is done, so a stopped run resumes at the first missing chunk.
 
@@ -27,7 +29,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from im2latex_hf import DEFAULT_MODEL
-from im2latex_hf.inference import OnnxFormulaReader
+from im2latex_hf.inference import OnnxFormulaReader, add_text_scales_argument
 from im2latex_hf.onnx.decoding import confidence
 from im2latex_hf.preprocessing import InvalidImageError, pad_ink_maps
 from im2latex_hf.rendering import render_formulas
@@ -37,6 +39,7 @@ CANDIDATE = {
     "log_prob": datasets.Value("float32"),
     "mean_token_prob": datasets.Value("float32"),
     "min_token_prob": datasets.Value("float32"),
+    "text_scale": datasets.Value("float32"),
     "compiles": datasets.Value("bool"),
 }
 FEATURES = datasets.Features(
@@ -94,23 +97,32 @@ def decode_candidates(
 def label_chunk(reader: OnnxFormulaReader, chunk: datasets.Dataset, first_index: int, args, commit: str) -> dict:
     """Every image of one chunk with its candidates (or its error), as columns of `FEATURES`."""
     rows = {name: [] for name in FEATURES}
-    ink_maps: dict[int, np.ndarray] = {}
+    ink_maps: dict[tuple[int, int], np.ndarray] = {}  # (position, scale number) → ink map
     for position, row in enumerate(chunk):
         rows["index"].append(first_index + position)
         rows["train_row"].append(row.get("train_row", first_index + position))
         rows["model_commit"].append(commit)
         rows["candidates"].append([])
         try:
-            ink_maps[position] = reader.processor.image_processor.ink_map(row["image"])
+            maps = [reader.processor.image_processor.ink_map(row["image"], scale) for scale in args.text_scales]
             rows["error"].append(None)
         except InvalidImageError as error:
             rows["error"].append(str(error))
-    order = sorted(ink_maps, key=lambda i: ink_maps[i].shape[::-1])  # similar sizes together: little padding
+            continue
+        ink_maps.update(((position, k), ink) for k, ink in enumerate(maps))
+    decoded: dict[tuple[int, int], list[dict]] = {}
+    order = sorted(ink_maps, key=lambda key: ink_maps[key].shape[::-1])  # similar sizes together: little padding
     for start in range(0, len(order), args.batch_size):
         batch = order[start : start + args.batch_size]
-        decoded = decode_candidates(reader, [ink_maps[i] for i in batch], args.num_beams, args.max_new_tokens)
-        for position, candidates in zip(batch, decoded):
-            rows["candidates"][position] = candidates
+        found = decode_candidates(reader, [ink_maps[key] for key in batch], args.num_beams, args.max_new_tokens)
+        for (position, k), candidates in zip(batch, found):
+            decoded[position, k] = [candidate | {"text_scale": args.text_scales[k]} for candidate in candidates]
+    for position in {position for position, _ in decoded}:
+        scales = sorted(range(len(args.text_scales)), key=lambda k: -decoded[position, k][0]["mean_token_prob"])
+        pooled: dict[str, dict] = {}
+        for candidate in (candidate for k in scales for candidate in decoded[position, k]):
+            pooled.setdefault(candidate["latex"], candidate)
+        rows["candidates"][position] = list(pooled.values())
     compiles = compiling([c["latex"] for candidates in rows["candidates"] for c in candidates])
     for candidates in rows["candidates"]:
         for candidate in candidates:
@@ -134,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
         help="label from image START on (chunk files are numbered START // --shard-size on)",
     )
     parser.add_argument("--limit", type=int, default=None, help="label at most N images")
+    add_text_scales_argument(parser)
     args = parser.parse_args(argv)
 
     files = sorted(str(path) for path in Path(args.data).glob("*.parquet"))

@@ -98,6 +98,24 @@ def test_confidence_is_the_pytorch_models_own(setup):
             assert candidate["min_token_prob"] == pytest.approx(float(np.exp(token_log_probs).min()), abs=1e-4)
 
 
+def test_several_text_scales_pool_their_candidates(setup, monkeypatch):
+    monkeypatch.setenv("IM2LATEX_CACHE", str(setup / "cache"))  # the ONNX export made by the setup
+    output = setup / "labels-two-scales"
+    run("pseudo_label.py", "--data", str(setup / "unlabelled"), "--model", str(setup / "model"), "--output-dir",
+        str(output), "--num-beams", str(BEAMS), "--shard-size", "5", "--text-scales", "auto,1.3")  # fmt: skip
+    one_scale = load(setup / "labels", "labels-*.parquet")
+    for row, single in zip(load(output, "labels-*.parquet"), one_scale):
+        candidates = row["candidates"]
+        assert len({c["latex"] for c in candidates}) == len(candidates) <= 2 * BEAMS  # each reading once
+        assert {None if c["text_scale"] is None else round(c["text_scale"], 3) for c in candidates} <= {None, 1.3}
+        auto = [c["latex"] for c in candidates if c["text_scale"] is None]
+        assert set(auto) <= {c["latex"] for c in single["candidates"]}  # the image processor's scale, as before
+        best_of_scale = {}
+        for c in candidates:
+            best_of_scale.setdefault(c["text_scale"], c["mean_token_prob"])
+        assert candidates[0]["mean_token_prob"] == max(best_of_scale.values())  # the surest scale first
+
+
 def test_compile_check_catches_latex_that_does_not_compile(setup):
     sys.path.insert(0, str(REPO_ROOT / "scripts"))
     try:
