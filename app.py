@@ -176,7 +176,8 @@ def build_demo(reader: FormulaReader, max_pixels: int = MAX_PIXELS, max_batch_si
                 with gr.Row():
                     num_beams = gr.Slider(
                         1, MAX_BEAMS, value=DEFAULT_BEAMS, step=1, label="Beams",
-                        info="beam search width at each of 4 text sizes: more is slower", elem_id="num-beams",
+                        info=f"beam search width at each of {len(READING_TEXT_SCALES)} text sizes: more is slower",
+                        elem_id="num-beams",
                     )  # fmt: skip
                     max_new_tokens = gr.Slider(
                         1, max_tokens_limit, value=min(DEFAULT_MAX_NEW_TOKENS, max_tokens_limit), step=1,

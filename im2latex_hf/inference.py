@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -45,10 +45,23 @@ class Reading:
 
 
 BACKENDS = ("pytorch", "onnx", "onnx-int8")
+Candidate = TypeVar("Candidate")
 READING_TEXT_SCALES: tuple[float | None, ...] = (None, 0.8, 1.0, 1.25)
 """The text heights an image is read at by default (`FormulaReader.read`, ``im2latex predict``, the app): as the
 image processor sets it, and 0.8, 1.0 and 1.25 times the training text height. Greedy at these four reads better
 than beam 4 at one, on held-out im2latex-100k and on the users' benchmark, at about its cost (docs/evaluation.md)."""
+
+
+def pool_scales(
+    per_scale: Sequence[Sequence[Candidate]], text: Callable[[Candidate], str], surety: Callable[[Candidate], float]
+) -> list[Candidate]:
+    """One image's candidates read at several text scales (each scale's best first), pooled: the scales in order of
+    their best candidate's ``surety``, highest first, and each ``text`` once, where it first comes."""
+    order = sorted(range(len(per_scale)), key=lambda k: -surety(per_scale[k][0]))
+    pooled: dict[str, Candidate] = {}
+    for candidate in (candidate for k in order for candidate in per_scale[k]):
+        pooled.setdefault(text(candidate), candidate)
+    return list(pooled.values())
 
 
 def parse_text_scales(value: str) -> tuple[float | None, ...]:
@@ -155,11 +168,8 @@ class FormulaReader:
                 decoded[key] = found[position * per_image : (position + 1) * per_image]
         candidates: dict[int, list[tuple[str, float]]] = {}  # each scale's in the model's order, each text once
         for i in sorted({i for i, _ in decoded}):
-            scales = sorted(range(len(text_scales)), key=lambda k: -decoded[i, k][0][1])  # most likely reading first
-            pooled: dict[str, float] = {}
-            for text, log_prob in (found for k in scales for found in decoded[i, k]):
-                pooled.setdefault(text, log_prob)
-            candidates[i] = list(pooled.items())
+            per_scale = [decoded[i, k] for k in range(len(text_scales))]
+            candidates[i] = pool_scales(per_scale, text=lambda found: found[0], surety=lambda found: found[1])
         indices = sorted(candidates)
         verified = [[] for _ in indices]
         if verify or rerank:  # all images' candidates at once: they share TeX runs

@@ -3,8 +3,8 @@
     python scripts/benchmark_verification.py --data data/validation-holdout --split validation [--limit 40]
 
 Reads ``--limit`` images of a ``load_from_disk`` split one at a time (batch 1, as a user reading a
-screenshot) with beam 4 at one text scale, three ways: plain, ``verify=True`` and ``rerank=4``, and prints the median
-milliseconds per image of each and what verification adds. Pause any training while it runs.
+screenshot) with beam 4 at one text scale, three ways: plain, ``verify=True`` and ``rerank=4``, and prints
+the median milliseconds per image of each and what verification adds. Pause any training while it runs.
 """
 
 from __future__ import annotations

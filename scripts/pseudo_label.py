@@ -6,9 +6,9 @@
 Reads the images of the parquet files in ``--data`` (an ``image`` column, and ``train_row`` if present) in
 chunks of ``--shard-size``. The model decodes ``--num-beams`` beam candidates of each image with ONNX Runtime,
 in batches of similar sizes, at each of ``--text-scales`` (a stronger teacher: the scales' candidates are
-pooled, each LaTeX once, first the scale whose best reading has the highest mean token probability), and each candidate is stored with its
-sequence log-probability, the mean and the least probability of its tokens, the text scale that read it (null:
-the image processor's own) and whether it compiles (a real, locked-down TeX run). Each chunk becomes
+pooled, each LaTeX once, first the scale whose best reading has the highest mean token probability), and each
+candidate is stored with its sequence log-probability, the mean and the least probability of its tokens, the
+text scale that read it (null: the image processor's own) and whether it compiles (a real, locked-down TeX run). Each chunk becomes
 ``labels-NNNNN.parquet`` (``index`` into the images, ``train_row``, ``model_commit``, ``error``,
 ``candidates``), written when the chunk is done, so a stopped run resumes at the first missing chunk.
 
@@ -29,7 +29,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from im2latex_hf import DEFAULT_MODEL
-from im2latex_hf.inference import OnnxFormulaReader, add_text_scales_argument
+from im2latex_hf.inference import OnnxFormulaReader, add_text_scales_argument, pool_scales
 from im2latex_hf.onnx.decoding import confidence
 from im2latex_hf.preprocessing import InvalidImageError, pad_ink_maps
 from im2latex_hf.rendering import render_formulas
@@ -118,11 +118,10 @@ def label_chunk(reader: OnnxFormulaReader, chunk: datasets.Dataset, first_index:
         for (position, k), candidates in zip(batch, found):
             decoded[position, k] = [candidate | {"text_scale": args.text_scales[k]} for candidate in candidates]
     for position in {position for position, _ in decoded}:
-        scales = sorted(range(len(args.text_scales)), key=lambda k: -decoded[position, k][0]["mean_token_prob"])
-        pooled: dict[str, dict] = {}
-        for candidate in (candidate for k in scales for candidate in decoded[position, k]):
-            pooled.setdefault(candidate["latex"], candidate)
-        rows["candidates"][position] = list(pooled.values())
+        per_scale = [decoded[position, k] for k in range(len(args.text_scales))]
+        rows["candidates"][position] = pool_scales(
+            per_scale, text=lambda candidate: candidate["latex"], surety=lambda candidate: candidate["mean_token_prob"]
+        )
     compiles = compiling([c["latex"] for candidates in rows["candidates"] for c in candidates])
     for candidates in rows["candidates"]:
         for candidate in candidates:
