@@ -22,6 +22,7 @@ from im2latex_hf.data.corpus import (
     RECIPES,
     build_corpus,
 )
+from im2latex_hf.evaluation.user_benchmark import FORMULAS_FILE, read_formulas
 
 
 def main() -> None:
@@ -29,6 +30,7 @@ def main() -> None:
     parser.add_argument("--data-dir", required=True, help="folder with im2latex-100k/ and formulas/school-math.lst")
     parser.add_argument("--output-dir", required=True, help="corpus folder (shards, manifest, plan)")
     parser.add_argument("--generated", type=int, default=DEFAULT_GENERATED, help="formulas to generate")
+    parser.add_argument("--textbook", type=int, default=0, help="textbook-style formulas to generate (mixed recipe)")
     parser.add_argument("--looks-per-formula", type=int, default=DEFAULT_LOOKS_PER_FORMULA, help="images per formula")
     parser.add_argument("--school-math-limit", type=int, default=None, help="read only this many school-math lines")
     parser.add_argument("--recipe", choices=RECIPES, default="mixed", help="formula sources and looks")
@@ -36,13 +38,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE, help="images per shard")
     parser.add_argument("--max-shards", type=int, default=None, help="stop after rendering this many new shards")
+    parser.add_argument(
+        "--benchmark-formulas", default=str(FORMULAS_FILE),
+        help="formulas no corpus may contain, one a line (default: the users' benchmark, %(default)s)",
+    )  # fmt: skip
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     manifest = build_corpus(
-        args.data_dir, args.output_dir, generated=args.generated, looks_per_formula=args.looks_per_formula,
+        args.data_dir, args.output_dir, generated=args.generated, textbook=args.textbook, looks_per_formula=args.looks_per_formula,
         school_math_limit=args.school_math_limit, seed=args.seed, shard_size=args.shard_size,
-        recipe=args.recipe, workers=args.workers, max_shards=args.max_shards, progress=True,
+        recipe=args.recipe, benchmark_formulas=read_formulas(args.benchmark_formulas), workers=args.workers,
+        max_shards=args.max_shards, progress=True,
     )  # fmt: skip
     print(json.dumps({key: manifest[key] for key in ("complete", "shards", "formulas", "images")}, indent=2))
     print(f"full manifest: {args.output_dir}/{MANIFEST_FILE}")

@@ -16,6 +16,7 @@ from im2latex_hf.data.corpus import (
     DUPLICATE,
     FEATURES,
     HELD_OUT,
+    IN_BENCHMARK,
     LOOK_DPI_RANGE,
     LOOK_FONT_SIZES,
     LOOK_FONTS,
@@ -25,6 +26,7 @@ from im2latex_hf.data.corpus import (
     load_corpus,
     plan_corpus,
 )
+from im2latex_hf.data.normalization import normalize_latex
 from im2latex_hf.rendering.looks import IM2LATEX_BUCKETS
 
 FORMULAS = [
@@ -155,6 +157,26 @@ def test_resume_with_other_options_is_refused(data_dir: Path, tmp_path: Path) ->
     build_corpus(data_dir, output, max_shards=0, **OPTIONS)
     with pytest.raises(ValueError, match="other inputs or options"):
         build_corpus(data_dir, output, **{**OPTIONS, "shard_size": 4})
+    with pytest.raises(ValueError, match="other inputs or options"):
+        build_corpus(data_dir, output, **OPTIONS, benchmark_formulas=["q = r"])
+
+
+def test_plan_keeps_out_the_benchmark_formulas_in_any_spelling(data_dir: Path) -> None:
+    plan = plan_corpus(data_dir, **OPTIONS, benchmark_formulas=["y^2", "\\sqrt x"])
+    assert plan.formulas == [f for f in KEPT if f not in ("y ^ { 2 }", "\\sqrt { x }")]
+    # train's "y ^ { 2 }" and "y ^ 2" (a duplicate without the benchmark), school-math's "\\sqrt{x}"
+    assert plan.drops["im2latex-train"] == {HELD_OUT: 1, IN_BENCHMARK: 2, TOO_LONG: 1}
+    assert plan.drops["school-math"] == {**EXPECTED_DROPS["school-math"], IN_BENCHMARK: 1}
+
+
+def test_plan_adds_textbook_formulas_normalized_and_filtered(data_dir: Path) -> None:
+    plan = plan_corpus(data_dir, **{**OPTIONS, "textbook": 30})
+    textbook = [f for f, source in zip(plan.formulas, plan.sources, strict=True) if source == "textbook"]
+    assert len(textbook) + sum(plan.drops.get("textbook", {}).values()) == 30
+    assert textbook and all(normalize_latex(f) == f for f in textbook)
+    assert plan.formulas[: len(KEPT)] == KEPT
+    with pytest.raises(ValueError, match="mixed recipe"):
+        plan_corpus(data_dir, textbook=5, recipe="im2latex")
 
 
 def test_im2latex_recipe_trains_on_validate_but_never_on_held_out_rows(

@@ -6,19 +6,22 @@ Two recipes:
   held-out last ``HELD_OUT_ROWS`` rows) and new formulas generated from them, mostly in the im2latex
   look (Computer Modern 12 pt, calibrated as in ``looks``), a minority in other fonts, sizes, stroke
   weights and the plain antialiased look;
-* ``mixed``: im2latex train, school-math and generated formulas in plain looks of random fonts, sizes
-  and resolutions.
+* ``mixed``: im2latex train, school-math, textbook and generated formulas in plain looks of random
+  fonts, sizes and resolutions.
 
 Formula sources, in order of precedence when deduplicating:
 
 * ``im2latex-train``: the formulas of im2latex-100k's train split (already normalized);
 * ``im2latex-validate`` (``im2latex`` recipe): the validate formulas outside the held-out rows;
 * ``school-math`` (``mixed`` recipe): ``formulas/school-math.lst`` in im2latex's token style (``normalize_latex``);
+* ``textbook`` (``mixed`` recipe): ``textbook`` formulas from ``generate_textbook_formulas`` (binomials,
+  matrices, cases, limits...), normalized alike;
 * ``generated``: new formulas from ``generate_formulas``, seeded with the formulas kept from the above.
 
 A formula is dropped (and counted per source and reason) if it cannot be normalized, is empty, has
 more than ``MAX_TOKENS`` tokens, is held out (test, the held-out validate rows, and in the ``mixed``
-recipe all of validate), or repeats an earlier one; "held out" and "repeats" compare
+recipe all of validate), is one of the ``benchmark_formulas`` (the users' benchmark: a corpus must not
+teach the formulas it scores), or repeats an earlier one; these compare
 ``normalize_latex(formula, canonical=True)`` keys.
 
 Each kept formula gets ``looks_per_formula`` looks drawn from a seeded RNG. The looks are shuffled, and
@@ -42,6 +45,7 @@ same build skips the shards that exist. Failed renders are counted and logged, n
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -50,6 +54,7 @@ import random
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -67,12 +72,13 @@ from ..rendering.looks import IM2LATEX_DPI, IM2LATEX_STROKE, im2latex_look
 from .formula_generation import generate_formulas
 from .im2latex import FORMULA_FILE, HELD_OUT_ROWS, SPLIT_FILES, split_formulas
 from .normalization import normalize_latex
+from .textbook_generation import generate_textbook_formulas
 
 logger = logging.getLogger(__name__)
 
 IM2LATEX_DIR = "im2latex-100k"
 SCHOOL_MATH_FILE = "formulas/school-math.lst"
-SOURCES = ("im2latex-train", "im2latex-validate", "school-math", "generated")
+SOURCES = ("im2latex-train", "im2latex-validate", "school-math", "textbook", "generated")
 RECIPES = ("mixed", "im2latex")
 
 MAX_TOKENS = 150
@@ -110,6 +116,7 @@ UNNORMALIZABLE = "unnormalizable"
 EMPTY = "empty"
 TOO_LONG = "too_long"
 HELD_OUT = "in_validate_or_test"
+IN_BENCHMARK = "in_benchmark"
 DUPLICATE = "duplicate"
 
 FEATURES = Features(
@@ -126,7 +133,7 @@ FEATURES = Features(
     }
 )
 _STATS_KEY = b"im2latex_corpus"  # shard file metadata: {"looks": planned, "failed": n, "errors": {kind: n}}
-_PLAN_VERSION = 2
+_PLAN_VERSION = 3
 _LOGGED_ERRORS = 3  # render failures logged per shard
 
 
@@ -206,24 +213,29 @@ def plan_config(
     data_dir: str | os.PathLike[str],
     *,
     generated: int = DEFAULT_GENERATED,
+    textbook: int = 0,
     looks_per_formula: int = DEFAULT_LOOKS_PER_FORMULA,
     school_math_limit: int | None = None,
     seed: int = 0,
     shard_size: int = DEFAULT_SHARD_SIZE,
     recipe: str = "mixed",
+    benchmark_formulas: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Everything a plan and its shard layout depend on (input files by size), to check a resume against."""
+    """Everything a plan and its shard layout depend on (input files by size, the benchmark formulas by
+    digest), to check a resume against."""
     data_dir = Path(data_dir)
     inputs = [f"{IM2LATEX_DIR}/{FORMULA_FILE}", *(f"{IM2LATEX_DIR}/{name}" for name in SPLIT_FILES.values())]
     return {
         "version": _PLAN_VERSION,
         "inputs": {name: (data_dir / name).stat().st_size for name in [*inputs, SCHOOL_MATH_FILE]},
         "generated": generated,
+        "textbook": textbook,
         "looks_per_formula": looks_per_formula,
         "school_math_limit": school_math_limit,
         "seed": seed,
         "shard_size": shard_size,
         "recipe": recipe,
+        "benchmark_formulas": _digest(benchmark_formulas),
     }
 
 
@@ -231,33 +243,39 @@ def plan_corpus(
     data_dir: str | os.PathLike[str],
     *,
     generated: int = DEFAULT_GENERATED,
+    textbook: int = 0,
     looks_per_formula: int = DEFAULT_LOOKS_PER_FORMULA,
     school_math_limit: int | None = None,
     seed: int = 0,
     shard_size: int = DEFAULT_SHARD_SIZE,
     recipe: str = "mixed",
+    benchmark_formulas: Sequence[str] = (),
 ) -> CorpusPlan:
     """Select, filter and deduplicate the formulas under ``data_dir`` and draw their looks (see the module doc).
 
     ``data_dir`` holds ``im2latex-100k/`` (original layout) and ``formulas/school-math.lst``;
-    ``generated`` formulas are asked of the generator, ``school_math_limit`` caps the school-math
-    lines read (None: all; ``mixed`` recipe only), ``recipe`` is one of ``RECIPES``. Deterministic for
-    given inputs and options.
+    ``generated`` formulas are asked of the generator, ``textbook`` of the textbook grammar (``mixed``
+    recipe only), ``school_math_limit`` caps the school-math lines read (None: all; ``mixed`` recipe only), ``recipe`` is one of ``RECIPES``, and no formula equal
+    to one of ``benchmark_formulas`` (in any LaTeX spelling) is kept. Deterministic for given inputs and
+    options.
     """
-    if looks_per_formula < 1 or generated < 0 or shard_size < 1:
-        raise ValueError("looks_per_formula and shard_size must be positive, generated not negative")
+    if looks_per_formula < 1 or generated < 0 or textbook < 0 or shard_size < 1:
+        raise ValueError("looks_per_formula and shard_size must be positive, generated and textbook not negative")
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+    if textbook and recipe != "mixed":
+        raise ValueError("textbook formulas belong to the mixed recipe")
     config = plan_config(
-        data_dir, generated=generated, looks_per_formula=looks_per_formula,
+        data_dir, generated=generated, textbook=textbook, looks_per_formula=looks_per_formula,
         school_math_limit=school_math_limit, seed=seed, shard_size=shard_size, recipe=recipe,
+        benchmark_formulas=benchmark_formulas,
     )  # fmt: skip
     data_dir = Path(data_dir)
     im2latex = data_dir / IM2LATEX_DIR
     validation = split_formulas(im2latex, "validation")
     trainable_validation = validation[:-HELD_OUT_ROWS] if recipe == "im2latex" else []
     held_out = {_key(f) for f in [*split_formulas(im2latex, "test"), *validation[len(trainable_validation) :]]}
-    selector = _Selector(held_out)
+    selector = _Selector(held_out, {_key(f) for f in benchmark_formulas})
 
     for formula in split_formulas(im2latex, "train"):
         selector.add("im2latex-train", formula.strip())
@@ -271,6 +289,8 @@ def plan_corpus(
                     selector.add("school-math", normalize_latex(line))
                 except ValueError:
                     selector.drop("school-math", UNNORMALIZABLE)
+        for formula in generate_textbook_formulas(textbook, seed=seed):
+            selector.add("textbook", normalize_latex(formula))
     if generated:
         for formula in generate_formulas(list(selector.formulas), generated, seed=seed):
             selector.add("generated", formula)
@@ -292,11 +312,13 @@ def build_corpus(
     output_dir: str | os.PathLike[str],
     *,
     generated: int = DEFAULT_GENERATED,
+    textbook: int = 0,
     looks_per_formula: int = DEFAULT_LOOKS_PER_FORMULA,
     school_math_limit: int | None = None,
     seed: int = 0,
     shard_size: int = DEFAULT_SHARD_SIZE,
     recipe: str = "mixed",
+    benchmark_formulas: Sequence[str] = (),
     workers: int = 1,
     max_shards: int | None = None,
     progress: bool = False,
@@ -309,8 +331,9 @@ def build_corpus(
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     options = {
-        "generated": generated, "looks_per_formula": looks_per_formula,
+        "generated": generated, "textbook": textbook, "looks_per_formula": looks_per_formula,
         "school_math_limit": school_math_limit, "seed": seed, "shard_size": shard_size, "recipe": recipe,
+        "benchmark_formulas": benchmark_formulas,
     }  # fmt: skip
     plan_path = output / PLAN_FILE
     if plan_path.exists():
@@ -377,8 +400,9 @@ def load_corpus(path: str | os.PathLike[str], *, cache_dir: str | os.PathLike[st
 class _Selector:
     """Keeps formulas that pass the filters, in order, and counts the others per source and reason."""
 
-    def __init__(self, held_out: set[str]) -> None:
+    def __init__(self, held_out: set[str], benchmark: set[str]) -> None:
         self.held_out = held_out
+        self.benchmark = benchmark
         self.seen: set[str] = set()
         self.formulas: list[str] = []
         self.sources: list[str] = []
@@ -395,6 +419,8 @@ class _Selector:
         key = _key(formula)
         if key in self.held_out:
             return self.drop(source, HELD_OUT)
+        if key in self.benchmark:
+            return self.drop(source, IN_BENCHMARK)
         if key in self.seen:
             return self.drop(source, DUPLICATE)
         self.seen.add(key)
@@ -454,6 +480,14 @@ def _key(formula: str) -> str:
         return normalize_latex(formula, canonical=True)
     except ValueError:
         return join_tokens(tokenize_latex(formula))
+
+
+def _digest(formulas: Sequence[str]) -> str | None:
+    """A short fingerprint of a set of formulas (None for none), as their comparison keys."""
+    if not formulas:
+        return None
+    keys = "\n".join(sorted({_key(formula) for formula in formulas}))
+    return hashlib.sha256(keys.encode()).hexdigest()[:16]
 
 
 def _render_shard(plan: CorpusPlan, looks: list[Look], path: Path, workers: int, bar: tqdm) -> tuple[int, list[str]]:
