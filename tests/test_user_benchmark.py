@@ -82,6 +82,18 @@ def test_scoring_a_right_and_a_wrong_reading():
     assert ub.worst([right, spelt_otherwise, wrong, unread]) == [unread, wrong]
     table = ub.summarize([right, spelt_otherwise, wrong, unread], [LOOKS["cm-150"]])["cm-150"]
     assert (table["images"], table["image_match"], table["exact_match_count"]) == (4, 0.5, 2)
+    shapes = ub.summarize_shapes([right, spelt_otherwise, wrong, unread])
+    assert list(shapes) == ["binomial", "other"]
+    assert (shapes["binomial"]["formulas"], shapes["binomial"]["image_match"]) == (1, 1.0)
+    assert (shapes["other"]["formulas"], shapes["other"]["images"], shapes["other"]["exact_match_count"]) == (3, 3, 1)
+
+
+def test_formula_shapes_take_the_first_that_matches():
+    assert ub.formula_shape(r"\binom{n}{k} = \frac{n!}{k!(n-k)!}") == "binomial"
+    assert ub.formula_shape(r"\| A \begin{pmatrix} 1 \\ 2 \end{pmatrix} \|") == "matrix"
+    assert ub.formula_shape(r"\iint_D f \, dA") == "integral"
+    assert ub.formula_shape(r"\dfrac{a}{b}") == "fraction"
+    assert ub.formula_shape("E = mc^2") == "other"
 
 
 def test_command_line_reads_two_formulas_in_two_looks(tmp_path, capsys):
@@ -94,6 +106,7 @@ def test_command_line_reads_two_formulas_in_two_looks(tmp_path, capsys):
     assert "| look | images | image match | w/o spaces | exact match |" in printed
     assert "| cm-150: Computer Modern, 150 dpi | 2 |" in printed
     assert "| **mean of the looks** | 4 |" in printed
+    assert "| other | 2 | 4 |" in printed  # the by-shape table: neither formula has a listed shape
     readings = json.loads(report.read_text())["readings"]
     assert [(r["look"], r["index"]) for r in readings] == [
         ("cm-150", 0),

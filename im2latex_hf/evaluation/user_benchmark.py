@@ -57,6 +57,20 @@ WORST = 10
 """Readings listed as the worst."""
 SCORES = {"image_match": "image match", "image_match_no_space": "w/o spaces", "exact_match": "exact match"}
 """Each reading's scores (`Sample` fields) and their column names."""
+SHAPES = {
+    "binomial": r"\\binom|\\choose",
+    "cases": r"\\begin\{cases\}",
+    "matrix": r"matrix\}|\\begin\{array\}",
+    "norm": r"\\\|",
+    "limit": r"\\lim",
+    "text": r"\\text",
+    "sum or product": r"\\sum|\\prod",
+    "integral": r"\\i+nt|\\oint",
+    "derivative": r"\\partial|\\frac\{d",
+    "bold, blackboard or calligraphic": r"\\mathbb|\\mathcal|\\mathbf",
+    "fraction": r"\\[dt]?frac",
+}
+"""Formula shapes (regular expressions on the gold LaTeX) for the by-shape table, in order of precedence."""
 
 
 @dataclass(frozen=True)
@@ -339,14 +353,34 @@ def summarize(samples: list[Sample], looks: list[Look]) -> dict[str, dict]:
     table = {}
     for look in looks:
         of_look = [sample for sample in samples if sample.look == look.name]
-        drawn = [sample for sample in of_look if sample.image is not None]
-        row: dict = {"description": look.description, "formulas": len(of_look), "images": len(drawn)}
-        for score in SCORES:
-            count = sum(getattr(sample, score) for sample in drawn)
-            row[f"{score}_count"] = count
-            row[score] = round(count / len(drawn), 4) if drawn else None
-        table[look.name] = row
+        table[look.name] = {"description": look.description, "formulas": len(of_look), **_rates(of_look)}
     return table
+
+
+def formula_shape(formula: str) -> str:
+    """The first of `SHAPES` that a formula shows, else ``"other"``."""
+    return next((name for name, pattern in SHAPES.items() if re.search(pattern, formula)), "other")
+
+
+def summarize_shapes(samples: list[Sample]) -> dict[str, dict]:
+    """Per formula shape (`formula_shape`), over all looks: formulas, images drawn, and each score's count and rate."""
+    table = {}
+    for shape in [*SHAPES, "other"]:
+        of_shape = [sample for sample in samples if formula_shape(sample.gold) == shape]
+        if of_shape:
+            table[shape] = {"formulas": len({sample.index for sample in of_shape}), **_rates(of_shape)}
+    return table
+
+
+def _rates(samples: list[Sample]) -> dict[str, int | float | None]:
+    """Images drawn, and per score (`SCORES`) its count and rate over them."""
+    drawn = [sample for sample in samples if sample.image is not None]
+    row: dict[str, int | float | None] = {"images": len(drawn)}
+    for score in SCORES:
+        count = sum(getattr(sample, score) for sample in drawn)
+        row[f"{score}_count"] = count
+        row[score] = round(count / len(drawn), 4) if drawn else None
+    return row
 
 
 def worst(samples: list[Sample], count: int = WORST) -> list[Sample]:
@@ -361,7 +395,8 @@ def worst(samples: list[Sample], count: int = WORST) -> list[Sample]:
 
 
 def markdown_report(report: dict) -> str:
-    """The per-look table, the mean of the looks, skipped looks and the worst readings, in markdown."""
+    """The per-look table, the mean of the looks, skipped looks, the by-shape table and the worst readings, in
+    markdown."""
     lines = ["| look | images | " + " | ".join(SCORES.values()) + " |", "| --- " * (2 + len(SCORES)) + "|"]
     rows = {f"{name}: {row['description']}": row for name, row in report["looks"].items()}
     for name, row in {**rows, "**mean of the looks**": report["mean"]}.items():
@@ -371,6 +406,11 @@ def markdown_report(report: dict) -> str:
         )
         lines.append(f"| {name} | {images} | {rates} |")
     lines += [f"\nskipped look {name}: {reason}" for name, reason in report["skipped"].items()]
+    lines += ["\nBy formula shape, all looks (a formula counts under the first shape it shows):\n"]
+    lines += ["| shape | formulas | images | " + " | ".join(SCORES.values()) + " |", "| --- " * (3 + len(SCORES)) + "|"]
+    for shape, row in report["shapes"].items():
+        rates = " | ".join("-" if row[score] is None else f"{row[score]:.3f}" for score in SCORES)
+        lines.append(f"| {shape} | {row['formulas']} | {row['images']} | {rates} |")
     lines += [f"\nThe {len(report['worst'])} worst readings:\n", "| look | gold | prediction |", "| --- | --- | --- |"]
     for sample in report["worst"]:
         shown = sample["prediction"] if sample["prediction"] is not None else f"(unread: {sample['error']})"
@@ -478,6 +518,7 @@ def _run(args: argparse.Namespace) -> int:
         "cache": str(folder),
         "looks": table,
         "mean": _mean(table),
+        "shapes": summarize_shapes(every),
         "skipped": skipped,
         "worst": [asdict(sample) for sample in worst(every)],
         "timing": timing,
