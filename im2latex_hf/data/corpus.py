@@ -255,9 +255,9 @@ def plan_corpus(
 
     ``data_dir`` holds ``im2latex-100k/`` (original layout) and ``formulas/school-math.lst``;
     ``generated`` formulas are asked of the generator, ``textbook`` of the textbook grammar (``mixed``
-    recipe only), ``school_math_limit`` caps the school-math lines read (None: all; ``mixed`` recipe only), ``recipe`` is one of ``RECIPES``, and no formula equal
-    to one of ``benchmark_formulas`` (in any LaTeX spelling) is kept. Deterministic for given inputs and
-    options.
+    recipe only), ``school_math_limit`` caps the school-math lines read (None: all; ``mixed`` recipe
+    only), ``recipe`` is one of ``RECIPES``, and no formula equal to one of ``benchmark_formulas`` (in any
+    LaTeX spelling) is kept. Deterministic for given inputs and options.
     """
     if looks_per_formula < 1 or generated < 0 or textbook < 0 or shard_size < 1:
         raise ValueError("looks_per_formula and shard_size must be positive, generated and textbook not negative")

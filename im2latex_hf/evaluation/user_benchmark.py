@@ -364,12 +364,14 @@ def formula_shape(formula: str) -> str:
 
 def summarize_shapes(samples: list[Sample]) -> dict[str, dict]:
     """Per formula shape (`formula_shape`), over all looks: formulas, images drawn, and each score's count and rate."""
-    table = {}
-    for shape in [*SHAPES, "other"]:
-        of_shape = [sample for sample in samples if formula_shape(sample.gold) == shape]
-        if of_shape:
-            table[shape] = {"formulas": len({sample.index for sample in of_shape}), **_rates(of_shape)}
-    return table
+    by_shape: dict[str, list[Sample]] = {shape: [] for shape in [*SHAPES, "other"]}
+    for sample in samples:
+        by_shape[formula_shape(sample.gold)].append(sample)
+    return {
+        shape: {"formulas": len({sample.index for sample in of_shape}), **_rates(of_shape)}
+        for shape, of_shape in by_shape.items()
+        if of_shape
+    }
 
 
 def _rates(samples: list[Sample]) -> dict[str, int | float | None]:
