@@ -66,11 +66,15 @@ class _Grammar:
     def formula(self) -> str:
         return self.rng.choices(self.shapes, self.weights)[0]()
 
+    def pick(self, *makers: Callable[[], str]) -> str:
+        """Draw one of ``makers`` and call only that one."""
+        return self.rng.choice(makers)()
+
     # ------------------------------------------------------------------ atoms
 
     def variable(self, scripts: bool = True) -> str:
         rng = self.rng
-        name = rng.choice((rng.choice(LETTERS), rng.choice(LETTERS), rng.choice(CAPITALS), rng.choice(GREEK)))
+        name = rng.choice(rng.choice((LETTERS, LETTERS, CAPITALS, GREEK)))
         if scripts and rng.random() < 0.25:
             name += "_" + self.braced(rng.choice(("0", "1", "2", "i", "j", "k", "n", "ij", "n+1", "k-1", "x")))
         if scripts and rng.random() < 0.15:
@@ -79,8 +83,8 @@ class _Grammar:
 
     def number(self) -> str:
         rng = self.rng
-        return rng.choice((str(rng.randint(0, 9)), str(rng.randint(2, 20)), str(rng.randint(10, 999)),
-                           f"{rng.randint(0, 9)}.{rng.randint(1, 99)}"))  # fmt: skip
+        return self.pick(lambda: str(rng.randint(0, 9)), lambda: str(rng.randint(2, 20)),
+                         lambda: str(rng.randint(10, 999)), lambda: f"{rng.randint(0, 9)}.{rng.randint(1, 99)}")  # fmt: skip
 
     def braced(self, text: str) -> str:
         return text if len(text) == 1 else "{" + text + "}"
@@ -132,8 +136,8 @@ class _Grammar:
     def simple(self) -> str:
         """A number, a variable or a short product: a fraction's numerator or denominator inside another."""
         rng = self.rng
-        return rng.choice(
-            (self.number(), self.variable(), self.number() + self.variable(False), "2" + rng.choice(GREEK))
+        return self.pick(
+            self.number, self.variable, lambda: self.number() + self.variable(False), lambda: "2" + rng.choice(GREEK)
         )
 
     def expression(self, depth: int = 0) -> str:
@@ -145,16 +149,13 @@ class _Grammar:
         return text
 
     def left_side(self) -> str:
-        rng = self.rng
         name = self.function_name()
-        return rng.choice(
-            (
-                self.variable(),
-                self.variable(),
-                f"{name}({self.variable(False)})",
-                f"{name}'({self.variable(False)})",
-                f"{name}({self.variable(False)}, {self.variable(False)})",
-            )
+        return self.pick(
+            self.variable,
+            self.variable,
+            lambda: f"{name}({self.variable(False)})",
+            lambda: f"{name}'({self.variable(False)})",
+            lambda: f"{name}({self.variable(False)}, {self.variable(False)})",
         )
 
     # ------------------------------------------------------------------ formula shapes
@@ -173,14 +174,12 @@ class _Grammar:
         index = rng.choice("iknj")
         start, end = rng.choice((("1", "n"), ("0", r"\infty"), ("1", r"\infty"), ("0", "N"), ("1", "N-1"), ("2", "m")))
         operator = rng.choice((r"\sum", r"\sum", r"\prod", r"\bigcup", r"\bigcap"))
-        body = rng.choice(
-            (
-                f"{self.variable(False)}_{index}",
-                r"\frac{1}{" + index + "^" + rng.choice("23") + "}",
-                f"{self.variable(False)}^{index}",
-                "(" + self.expression(1) + ")",
-                self.term(1),
-            )
+        body = self.pick(
+            lambda: f"{self.variable(False)}_{index}",
+            lambda: r"\frac{1}{" + index + "^" + rng.choice("23") + "}",
+            lambda: f"{self.variable(False)}^{index}",
+            lambda: "(" + self.expression(1) + ")",
+            lambda: self.term(1),
         )
         limits = f"_{{{index}={start}}}^{{{end}}}" if rng.random() < 0.85 else f"_{{{index}}}"
         text = f"{operator}{limits} {body}"
@@ -189,8 +188,9 @@ class _Grammar:
     def integral(self) -> str:
         rng = self.rng
         x = rng.choice("xtsuyz")
-        bounds = rng.choice(
-            ("", "_0^1", r"_{-\infty}^{\infty}", "_a^b", "_0^{" + rng.choice(("x", r"\pi", "T", "2\\pi")) + "}")
+        bounds = self.pick(
+            lambda: rng.choice(("", "_0^1", r"_{-\infty}^{\infty}", "_a^b")),
+            lambda: "_0^{" + rng.choice(("x", r"\pi", "T", "2\\pi")) + "}",
         )
         operator = rng.choice((r"\int", r"\int", r"\int", r"\oint", r"\iint"))
         space = rng.choice((r" \, ", " "))
@@ -201,21 +201,20 @@ class _Grammar:
         rng = self.rng
         x = rng.choice("xnth")
         arrow = rng.choice((r"\to", r"\to", r"\rightarrow"))
-        value = rng.choice((self.number(), self.term(1), r"\infty"))
+        value = self.pick(self.number, lambda: self.term(1), lambda: r"\infty")
         return rf"\lim_{{{x} {arrow} {rng.choice(LIMIT_POINTS)}}} {self.term(0)} = {value}"
 
     def binomial(self) -> str:
         rng = self.rng
-        n, k = rng.choice(
-            (("n", "k"), ("n", "k-1"), ("n-1", "k"), ("m", "j"), ("2n", "n"), (self.number(), self.number()))
-        )
+        if rng.random() < 5 / 6:
+            n, k = rng.choice((("n", "k"), ("n", "k-1"), ("n-1", "k"), ("m", "j"), ("2n", "n")))
+        else:
+            n, k = self.number(), self.number()
         binomial = rf"\binom{{{n}}}{{{k}}}"
-        right = rng.choice(
-            (
-                r"\frac{" + n + "!}{" + k + "!(" + n + "-" + k + ")!}",
-                self.expression(1),
-                rf"\binom{{{n}}}{{{k}}} {rng.choice('+-')} \binom{{{n}}}{{{k}-1}}",
-            )
+        right = self.pick(
+            lambda: r"\frac{" + n + "!}{" + k + "!(" + n + "-" + k + ")!}",
+            lambda: self.expression(1),
+            lambda: rf"\binom{{{n}}}{{{k}}} {rng.choice('+-')} \binom{{{n}}}{{{k}-1}}",
         )
         return f"{binomial} = {right}"
 
@@ -247,91 +246,79 @@ class _Grammar:
     def cases(self) -> str:
         rng = self.rng
         x = self.variable(False)
-        rows = []
-        for _ in range(rng.choice((2, 2, 3))):
-            relation = rng.choice(("<", ">", r"\leq", r"\geq", r"\neq", "="))
-            condition = rng.choice(
-                (
-                    f"{x} {relation} {self.number()}",
-                    rf"\text{{if }} {x} {relation} {self.number()}",
-                    rf"{x} \in {rng.choice(SETS)}",
-                    r"\text{otherwise}",
-                    rf"{x} \text{{ even}}",
-                )
-            )
-            rows.append(f"{self.expression(1)} & {condition}")
+        rows = [f"{self.expression(1)} & {self.condition(x)}" for _ in range(rng.choice((2, 2, 3)))]
         body = r" \\ ".join(rows)
         return rf"{self.function_name()}({x}) = \begin{{cases}} {body} \end{{cases}}"
+
+    def condition(self, x: str) -> str:
+        """A ``cases`` row's condition on ``x``."""
+        rng = self.rng
+        relation = rng.choice(("<", ">", r"\leq", r"\geq", r"\neq", "="))
+        return self.pick(
+            lambda: f"{x} {relation} {self.number()}",
+            lambda: rf"\text{{if }} {x} {relation} {self.number()}",
+            lambda: rf"{x} \in {rng.choice(SETS)}",
+            lambda: r"\text{otherwise}",
+            lambda: rf"{x} \text{{ even}}",
+        )
 
     def set_statement(self) -> str:
         rng = self.rng
         x, a, b = self.variable(False), rng.choice(CAPITALS), rng.choice(CAPITALS)
-        return rng.choice(
-            (
-                rf"{a} \cup {b} = \{{ {x} : {x} \in {a} \text{{ or }} {x} \in {b} \}}",
-                rf"{a} \cap {b} = \emptyset",
-                rf"\{{ {x} \in {rng.choice(SETS)} : {self.relation()} \}}",
-                rf"{self.function_name()} : {rng.choice(SETS)} \to {rng.choice(SETS)}",
-                rf"\forall {x} \in {rng.choice(SETS)}, \; {self.relation()}",
-                rf"\exists {x} \in {a} : {self.relation()}",
-                rf"{a} \subseteq {b} \Rightarrow |{a}| \leq |{b}|",
-            )
+        return self.pick(
+            lambda: rf"{a} \cup {b} = \{{ {x} : {x} \in {a} \text{{ or }} {x} \in {b} \}}",
+            lambda: rf"{a} \cap {b} = \emptyset",
+            lambda: rf"\{{ {x} \in {rng.choice(SETS)} : {self.relation()} \}}",
+            lambda: rf"{self.function_name()} : {rng.choice(SETS)} \to {rng.choice(SETS)}",
+            lambda: rf"\forall {x} \in {rng.choice(SETS)}, \; {self.relation()}",
+            lambda: rf"\exists {x} \in {a} : {self.relation()}",
+            lambda: rf"{a} \subseteq {b} \Rightarrow |{a}| \leq |{b}|",
         )
 
     def vector(self) -> str:
-        return self.rng.choice(
-            (r"\mathbf{" + self.rng.choice(LETTERS) + "}", r"\vec{" + self.rng.choice(LETTERS) + "}")
-        )
+        return self.rng.choice((r"\mathbf{", r"\vec{")) + self.rng.choice(LETTERS) + "}"
 
     def vector_statement(self) -> str:
         rng = self.rng
         u, v = self.vector(), self.vector()
-        return rng.choice(
-            (
-                rf"{u} \cdot {v} = {self.expression(1)}",
-                rf"{u} \times {v} = {self.expression(1)}",
-                rf"{u} = {self.expression(1)} {v}",
-                rf"\nabla {rng.choice(OPERATORS[4:6])} {u} = {self.expression(1)}",
-                rf"{u} = ({self.term(2)}, {self.term(2)}, {self.term(2)})",
-            )
+        return self.pick(
+            lambda: rf"{u} \cdot {v} = {self.expression(1)}",
+            lambda: rf"{u} \times {v} = {self.expression(1)}",
+            lambda: rf"{u} = {self.expression(1)} {v}",
+            lambda: rf"\nabla {rng.choice(OPERATORS[4:6])} {u} = {self.expression(1)}",
+            lambda: rf"{u} = ({self.term(2)}, {self.term(2)}, {self.term(2)})",
         )
 
     def probability(self) -> str:
         rng = self.rng
         a, b = rng.choice(CAPITALS), rng.choice(CAPITALS)
-        return rng.choice(
-            (
-                rf"P({a} \mid {b}) = \frac{{P({a} \cap {b})}}{{P({b})}}",
-                rf"P({a} = {rng.choice('kxn')}) = {self.expression()}",
-                rf"\mathbb{{E}}[{a}] = {self.expression()}",
-                rf"\operatorname{{Var}}({a}) = {self.expression()}",
-                rf"{a} \sim \mathcal{{N}}(\mu, \sigma^2)",
-            )
+        return self.pick(
+            lambda: rf"P({a} \mid {b}) = \frac{{P({a} \cap {b})}}{{P({b})}}",
+            lambda: rf"P({a} = {rng.choice('kxn')}) = {self.expression()}",
+            lambda: rf"\mathbb{{E}}[{a}] = {self.expression()}",
+            lambda: rf"\operatorname{{Var}}({a}) = {self.expression()}",
+            lambda: rf"{a} \sim \mathcal{{N}}(\mu, \sigma^2)",
         )
 
     def derivative(self) -> str:
         rng = self.rng
         f, x = self.function_name(), rng.choice("xtyz")
         order = rng.choice(("", "", "^2"))
-        left = rng.choice(
-            (
-                rf"\frac{{d{order} {f}}}{{d{x}{order}}}",
-                rf"\frac{{\partial{order} {f}}}{{\partial {x}{order}}}",
-                f"{f}'({x})",
-                rf"{f}^{{\prime\prime}}({x})",
-                rf"\frac{{d}}{{d{x}}} {self.term(1)}",
-            )
+        left = self.pick(
+            lambda: rf"\frac{{d{order} {f}}}{{d{x}{order}}}",
+            lambda: rf"\frac{{\partial{order} {f}}}{{\partial {x}{order}}}",
+            lambda: f"{f}'({x})",
+            lambda: rf"{f}^{{\prime\prime}}({x})",
+            lambda: rf"\frac{{d}}{{d{x}}} {self.term(1)}",
         )
         return f"{left} = {self.expression()}"
 
     def norm_statement(self) -> str:
         rng = self.rng
         u, v = self.variable(False), self.variable(False)
-        return rng.choice(
-            (
-                rf"\|{u} + {v}\| \leq \|{u}\| + \|{v}\|",
-                rf"\|{u}\|_{rng.choice('12')} = {self.expression(1)}",
-                rf"|\langle {u}, {v} \rangle| \leq \|{u}\| \, \|{v}\|",
-                rf"\|{u}\| = \sqrt{{{self.expression(1)}}}",
-            )
+        return self.pick(
+            lambda: rf"\|{u} + {v}\| \leq \|{u}\| + \|{v}\|",
+            lambda: rf"\|{u}\|_{rng.choice('12')} = {self.expression(1)}",
+            lambda: rf"|\langle {u}, {v} \rangle| \leq \|{u}\| \, \|{v}\|",
+            lambda: rf"\|{u}\| = \sqrt{{{self.expression(1)}}}",
         )
