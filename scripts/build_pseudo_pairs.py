@@ -26,6 +26,7 @@ give a new ``--output-dir`` for a new rule or threshold.
 from __future__ import annotations
 
 import argparse
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import datasets
@@ -59,9 +60,13 @@ def eligible(candidate: dict, min_token_prob: float) -> bool:
 def render_matches(
     labels: datasets.Dataset, images: datasets.Dataset, min_token_prob: float, workers: int, chunk: int = 100
 ) -> list[list[float]]:
-    """The verifier's score of every candidate of every labelled image (0 for one that is not `eligible`)."""
-    scores = []
-    for start in tqdm(range(0, len(labels), chunk), desc="verifying", unit_scale=chunk):
+    """The verifier's score of every candidate of every labelled image (0 for one that is not `eligible`).
+
+    Two chunks of ``chunk`` images are verified at once, so that one chunk's scoring (Python, one core) runs
+    while the other's TeX runs render.
+    """
+
+    def chunk_scores(start: int) -> list[list[float]]:
         rows = labels.select(range(start, min(start + chunk, len(labels))))
         candidates = [[c["latex"] for c in row["candidates"] if eligible(c, min_token_prob)] for row in rows]
         to_verify = [i for i, latex in enumerate(candidates) if latex]  # an image without candidates is not read
@@ -71,9 +76,12 @@ def render_matches(
             workers=workers,
         )
         found = iter(verification.score for verifications in verified for verification in verifications)
-        for row in rows:
-            scores.append([next(found) if eligible(c, min_token_prob) else 0.0 for c in row["candidates"]])
-    return scores
+        return [[next(found) if eligible(c, min_token_prob) else 0.0 for c in row["candidates"]] for row in rows]
+
+    starts = range(0, len(labels), chunk)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        scored = tqdm(pool.map(chunk_scores, starts), total=len(starts), desc="verifying", unit="chunk")
+        return [scores for chunk_scored in scored for scores in chunk_scored]
 
 
 def select_real(
