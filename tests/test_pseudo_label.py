@@ -3,7 +3,7 @@ trained to read most of them."""
 
 from __future__ import annotations
 
-import importlib.util
+import runpy
 import subprocess
 import sys
 
@@ -175,15 +175,13 @@ def test_verified_real_image_pairs_keep_the_best_verified_reading(setup):
 
 def test_verifying_chunks_side_by_side_keeps_each_images_scores_in_order(setup):
     """build_pseudo_pairs verifies two chunks at once: one image per chunk gives the scores that one chunk gives."""
-    spec = importlib.util.spec_from_file_location("build_pseudo_pairs", REPO_ROOT / "scripts" / "build_pseudo_pairs.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    render_matches = runpy.run_path(str(REPO_ROOT / "scripts" / "build_pseudo_pairs.py"))["render_matches"]
     labels = load(setup / "labels", "labels-*.parquet")
     images = load(setup / "unlabelled", "*.parquet").select_columns(["image"])
-    one_chunk = script.render_matches(labels, images, 0.0, workers=1)
+    one_chunk = render_matches(labels, images, 0.0, workers=1)
     assert [len(scores) for scores in one_chunk] == [len(row["candidates"]) for row in labels]
     assert max(max(scores) for scores in one_chunk) >= 0.5  # real scores, not all zeros
-    assert script.render_matches(labels, images, 0.0, workers=1, chunk=1) == one_chunk
+    assert render_matches(labels, images, 0.0, workers=1, chunk=1) == one_chunk
 
 
 def test_back_rendered_pairs_render_a_compiling_candidate(setup):
