@@ -8,6 +8,7 @@ import pytest
 
 from im2latex_hf.data.normalization import canonicalize_tokens, normalize_latex
 from im2latex_hf.latex import tokenize_latex
+from im2latex_hf.rendering import render_formulas
 
 NORMAL_CASES = [
     (
@@ -42,6 +43,7 @@ NORMAL_CASES = [
     (r"a \\ b", r"a \, b"),
     (r"\alpha=k \cdot 360^{\circ}", r"\alpha = k \cdot 3 6 0 ^ { \circ }"),
     (r"\hat x + { \cal L }", r"\hat x + { \cal L }"),  # im2latex keeps unbraced arguments and \cal
+    (r"f''(x)+f'^2+g'", r"f ^ { \prime \prime } ( x ) + f ^ { \prime 2 } + g '"),
 ]
 
 INVALID = [
@@ -94,6 +96,13 @@ CANONICAL_CASES = [
 @pytest.mark.parametrize(("source", "expected"), NORMAL_CASES)
 def test_normalizes_common_styles(source: str, expected: str) -> None:
     assert normalize_latex(source) == expected
+
+
+def test_spaced_primes_still_compile() -> None:
+    """``f''`` spaced as ``f ' '`` is a double superscript to TeX; the normal form must compile."""
+    sources = [r"f''(x)", r"f'^2 + g'''", r"y' = x"]
+    results = render_formulas([normalize_latex(source) for source in sources] + ["f ' ' ( x )"], dpi=100)
+    assert [result.error is None for result in results] == [True, True, True, False]
 
 
 @pytest.mark.parametrize("source", INVALID)

@@ -12,6 +12,8 @@ tokens of ``tokenize_latex`` joined by single spaces, and
   becomes ``\\,`` outside environments (as im2markup did); ``\\left (`` → ``\\left(``,
   ``\\begin {array}`` → ``\\begin{array}``; ``pmatrix``-like environments →
   ``\\left( \\begin{matrix} ... \\end{matrix} \\right)``;
+* runs of primes and a prime before ``^`` → ``f ^ { \\prime \\prime }``, ``f ^ { \\prime 2 }``: spaced out,
+  ``f ' '`` would be a double superscript to TeX. A lone ``'`` stays;
 * a few commands missing from im2latex-100k's vocabulary become their nearest member
   (``VOCABULARY_SUBSTITUTES``: ``\\leqslant`` → ``\\leq``, ``\\boldsymbol`` → ``\\mathbf``, ``\\dfrac`` → ``\\frac``...).
   These change glyphs slightly: render the normalized label, not the source.
@@ -462,7 +464,7 @@ def _prepare_tokens(tokens: list[str], canonical: bool) -> list[str]:
         if canonical:
             token = _canonical_token(token)
         out += _EXPANSIONS.get(token, [token])
-    return _canonical_token_pass(out) if canonical else out
+    return _canonical_token_pass(out) if canonical else _spaced_primes_pass(out)
 
 
 def _canonical_token(token: str) -> str:
@@ -491,23 +493,48 @@ def _canonical_token_pass(tokens: list[str]) -> list[str]:
             out.append("\\cdots" if cdots else "\\ldots")
             k += 1
         elif token == "'":
-            end = k
-            while end < len(tokens) and tokens[end] == "'":
-                end += 1
-            out += ["^", "{"] + ["\\prime"] * (end - k)
-            after = tokens[end + 1] if tokens[end : end + 1] == ["^"] and end + 1 < len(tokens) else None
-            if after == "{":  # x'^{2} -> x^{\prime 2}: the group's "}" closes it
-                end += 2
-            elif after is not None and after != "}" and after not in ARITY:  # x'^2 -> x^{\prime 2}
-                out += [after, "}"]
-                end += 2
-            else:
-                out.append("}")
-            k = end
+            primes, k = _prime_run(tokens, k)
+            out += primes
         elif token == "\\vspace" and following == "{" and "}" in tokens[k:]:
             k = tokens.index("}", k) + 1
         else:
             out.append(token)
+            k += 1
+    return out
+
+
+def _prime_run(tokens: list[str], start: int) -> tuple[list[str], int]:
+    """The primes from ``start`` on (and a superscript right after them) as one ``^ { \\prime ... }``.
+
+    Returns the rewritten tokens and the index after what they replace.
+    """
+    end = start
+    while end < len(tokens) and tokens[end] == "'":
+        end += 1
+    out = ["^", "{"] + ["\\prime"] * (end - start)
+    after = tokens[end + 1] if tokens[end : end + 1] == ["^"] and end + 1 < len(tokens) else None
+    if after == "{":  # x'^{2} -> x^{\prime 2}: the group's "}" closes it
+        end += 2
+    elif after is not None and after != "}" and after not in ARITY:  # x'^2 -> x^{\prime 2}
+        out += [after, "}"]
+        end += 2
+    else:
+        out.append("}")
+    return out, end
+
+
+def _spaced_primes_pass(tokens: list[str]) -> list[str]:
+    """Rewrite the primes that TeX misreads once tokens are spaced: ``f ' '`` and ``f ' ^ 2`` are double
+    superscripts, so ``f''`` and ``f'^2`` become ``f ^ { \\prime \\prime }`` and ``f ^ { \\prime 2 }``.
+    A lone ``'`` stays, as im2latex-100k writes it."""
+    out: list[str] = []
+    k = 0
+    while k < len(tokens):
+        if tokens[k] == "'" and tokens[k + 1 : k + 2] in (["'"], ["^"]):
+            primes, k = _prime_run(tokens, k)
+            out += primes
+        else:
+            out.append(tokens[k])
             k += 1
     return out
 
