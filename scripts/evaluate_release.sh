@@ -11,13 +11,8 @@ BEAM4_ROWS=${BEAM4_ROWS:-}
 ROBUSTNESS_ROWS=${ROBUSTNESS_ROWS:-1000}
 evaluate() { im2latex evaluate --model "$MODEL" "$@"; }
 
-[ -d data/im2latex-100k ] || python scripts/build_dataset.py --data-dir "$DATA/im2latex-100k" --output-dir data/im2latex-100k
-[ -d data/validation-holdout ] || python - <<'PY'
-import datasets
-validation = datasets.load_from_disk("data/im2latex-100k")["validation"]
-holdout = validation.select(range(len(validation) - 1000, len(validation)))  # configs/train.yaml's eval_data
-datasets.DatasetDict({"validation": holdout}).save_to_disk("data/validation-holdout")
-PY
+[ -d data/validation-holdout ] || python scripts/build_dataset.py --data-dir "$DATA/im2latex-100k" \
+  --output-dir data/im2latex-100k --held-out-dir data/validation-holdout
 
 evaluate --data data/im2latex-100k --split test --num-beams 1 --output-dir reports/test-beam1
 evaluate --data data/validation-holdout --split validation --num-beams 1 --output-dir reports/validation-holdout-beam1

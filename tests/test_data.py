@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import logging
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,10 @@ from im2latex_hf.data.im2latex import (
     MISSING_IMAGE,
     UNREADABLE_IMAGE,
     build_im2latex_dataset,
+    held_out_split,
 )
+
+REPO = Path(__file__).resolve().parents[1]
 
 FORMULAS = [
     "x + 1",
@@ -154,6 +159,33 @@ def test_rebuild_sees_changed_image(layout, tmp_path) -> None:
     (root / "formula_images_processed" / "a.png").write_bytes(_png_bytes(_draw("new", size=(64, 20))))
     dataset, _ = build_im2latex_dataset(root, cache_dir=tmp_path / "cache")
     assert dataset["train"][0]["image"].size == (64, 20)
+
+
+def test_held_out_split_is_the_last_validation_rows(layout, tmp_path) -> None:
+    root, _ = layout
+    dataset, _ = build_im2latex_dataset(root, cache_dir=tmp_path / "cache")
+    held_out = held_out_split(dataset, rows=1)
+    assert list(held_out) == ["validation"]
+    assert held_out["validation"]["formula"] == ["x + 1"]  # the last of ["y ^ { 2 }", "x + 1"]
+    with pytest.raises(ValueError, match="cannot hold out 3 of 2"):
+        held_out_split(dataset, rows=3)
+
+
+def test_build_dataset_script_saves_the_held_out_rows_and_reuses_a_built_dataset(layout, tmp_path) -> None:
+    root, _ = layout
+    command = [sys.executable, str(REPO / "scripts" / "build_dataset.py"), "--data-dir", str(root)]
+    command += ["--output-dir", str(tmp_path / "dataset"), "--cache-dir", str(tmp_path / "cache")]
+    command += ["--held-out-rows", "1"]
+    subprocess.run([*command, "--held-out-dir", str(tmp_path / "held-out")], check=True, capture_output=True)
+    assert load_from_disk(str(tmp_path / "held-out"))["validation"]["formula"] == ["x + 1"]
+    assert load_from_disk(str(tmp_path / "dataset")).num_rows == {"train": 3, "validation": 2}
+
+    shutil.rmtree(root)  # a second run loads the saved DatasetDict: the source is not read again
+    result = subprocess.run(
+        [*command, "--held-out-dir", str(tmp_path / "again")], check=True, capture_output=True, text=True
+    )
+    assert "loaded the DatasetDict already at" in result.stdout
+    assert load_from_disk(str(tmp_path / "again"))["validation"]["formula"] == ["x + 1"]
 
 
 def test_split_without_usable_rows_is_left_out(layout, tmp_path) -> None:

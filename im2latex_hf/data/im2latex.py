@@ -142,6 +142,16 @@ def build_im2latex_dataset(
     return DatasetDict(splits), report
 
 
+def held_out_split(dataset: DatasetDict, rows: int = HELD_OUT_ROWS) -> DatasetDict:
+    """The last ``rows`` validation rows as a ``DatasetDict`` of one ``validation`` split: the held-out set
+    (``data/validation-holdout``) that chooses checkpoints and releases. Training reads the rest
+    (``end: -1000`` in the configs)."""
+    validation = dataset["validation"]
+    if not 0 < rows <= len(validation):
+        raise ValueError(f"cannot hold out {rows} of {len(validation)} validation rows")
+    return DatasetDict({"validation": validation.select(range(len(validation) - rows, len(validation)))})
+
+
 def read_formulas(path: Path) -> list[str | None]:
     """Formula lines without their newline; None for a line that is not valid UTF-8.
 
