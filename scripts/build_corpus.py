@@ -31,6 +31,10 @@ def main() -> None:
     parser.add_argument("--output-dir", required=True, help="corpus folder (shards, manifest, plan)")
     parser.add_argument("--generated", type=int, default=DEFAULT_GENERATED, help="formulas to generate")
     parser.add_argument("--textbook", type=int, default=0, help="textbook-style formulas to generate (mixed recipe)")
+    parser.add_argument(
+        "--textbook-shapes", type=lambda text: text.split(","), default=None,
+        help="only these textbook shapes, comma-separated (e.g. cases,binomial,matrix_equation; default: all)",
+    )  # fmt: skip
     parser.add_argument("--looks-per-formula", type=int, default=DEFAULT_LOOKS_PER_FORMULA, help="images per formula")
     parser.add_argument("--school-math-limit", type=int, default=None, help="read only this many school-math lines")
     parser.add_argument("--recipe", choices=RECIPES, default="mixed", help="formula sources and looks")
@@ -46,7 +50,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     manifest = build_corpus(
-        args.data_dir, args.output_dir, generated=args.generated, textbook=args.textbook, looks_per_formula=args.looks_per_formula,
+        args.data_dir, args.output_dir, generated=args.generated, textbook=args.textbook, textbook_shapes=args.textbook_shapes,
+        looks_per_formula=args.looks_per_formula,
         school_math_limit=args.school_math_limit, seed=args.seed, shard_size=args.shard_size,
         recipe=args.recipe, benchmark_formulas=read_formulas(args.benchmark_formulas), workers=args.workers,
         max_shards=args.max_shards, progress=True,

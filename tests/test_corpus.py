@@ -179,6 +179,18 @@ def test_plan_adds_textbook_formulas_normalized_and_filtered(data_dir: Path) -> 
         plan_corpus(data_dir, textbook=5, recipe="im2latex")
 
 
+def test_plan_draws_only_the_textbook_shapes_asked_for(data_dir: Path, tmp_path: Path) -> None:
+    plan = plan_corpus(data_dir, **{**OPTIONS, "textbook": 20, "textbook_shapes": ["cases", "binomial"]})
+    textbook = [f for f, source in zip(plan.formulas, plan.sources, strict=True) if source == "textbook"]
+    assert textbook and all("\\begin{cases}" in f or "\\binom" in f for f in textbook)
+    assert plan.config["textbook_shapes"] == ["cases", "binomial"]
+    assert "textbook_shapes" not in plan_corpus(data_dir, **OPTIONS).config  # older plans still resume
+    output = tmp_path / "corpus"
+    build_corpus(data_dir, output, max_shards=0, **{**OPTIONS, "textbook": 20, "textbook_shapes": ["cases"]})
+    with pytest.raises(ValueError, match="other inputs or options"):
+        build_corpus(data_dir, output, **{**OPTIONS, "textbook": 20})
+
+
 def test_im2latex_recipe_trains_on_validate_but_never_on_held_out_rows(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from im2latex_hf.data.normalization import normalize_latex
 from im2latex_hf.data.textbook_generation import generate_textbook_formulas
 from im2latex_hf.rendering import render_formulas
@@ -18,6 +20,15 @@ def test_formulas_cover_the_textbook_shapes() -> None:
     text = "\n".join(generate_textbook_formulas(400, seed=0))
     for shape in ("\\binom", "\\begin{cases}", "matrix}", "\\lim_", "\\int", "\\sum_", "\\|", "\\frac{d", "\\mathbb"):
         assert shape in text, shape
+
+
+def test_shapes_restrict_the_grammar() -> None:
+    formulas = list(generate_textbook_formulas(50, seed=2, shapes=["cases", "matrix_equation"]))
+    assert all("\\begin{cases}" in f or "matrix}" in f for f in formulas)
+    assert any("\\begin{cases}" in f for f in formulas) and any("matrix}" in f for f in formulas)
+    assert list(generate_textbook_formulas(50, seed=2, shapes=None)) == list(generate_textbook_formulas(50, seed=2))
+    with pytest.raises(ValueError, match="unknown or no textbook shapes"):
+        next(generate_textbook_formulas(5, shapes=["fraction"]))
 
 
 def test_formulas_normalize_and_render_with_tex() -> None:

@@ -214,6 +214,7 @@ def plan_config(
     *,
     generated: int = DEFAULT_GENERATED,
     textbook: int = 0,
+    textbook_shapes: Sequence[str] | None = None,
     looks_per_formula: int = DEFAULT_LOOKS_PER_FORMULA,
     school_math_limit: int | None = None,
     seed: int = 0,
@@ -225,7 +226,7 @@ def plan_config(
     digest), to check a resume against."""
     data_dir = Path(data_dir)
     inputs = [f"{IM2LATEX_DIR}/{FORMULA_FILE}", *(f"{IM2LATEX_DIR}/{name}" for name in SPLIT_FILES.values())]
-    return {
+    config = {
         "version": _PLAN_VERSION,
         "inputs": {name: (data_dir / name).stat().st_size for name in [*inputs, SCHOOL_MATH_FILE]},
         "generated": generated,
@@ -237,6 +238,9 @@ def plan_config(
         "recipe": recipe,
         "benchmark_formulas": _digest(benchmark_formulas),
     }
+    if textbook_shapes is not None:  # only when given: plans made before the option still resume
+        config["textbook_shapes"] = list(textbook_shapes)
+    return config
 
 
 def plan_corpus(
@@ -244,6 +248,7 @@ def plan_corpus(
     *,
     generated: int = DEFAULT_GENERATED,
     textbook: int = 0,
+    textbook_shapes: Sequence[str] | None = None,
     looks_per_formula: int = DEFAULT_LOOKS_PER_FORMULA,
     school_math_limit: int | None = None,
     seed: int = 0,
@@ -255,7 +260,7 @@ def plan_corpus(
 
     ``data_dir`` holds ``im2latex-100k/`` (original layout) and ``formulas/school-math.lst``;
     ``generated`` formulas are asked of the generator, ``textbook`` of the textbook grammar (``mixed``
-    recipe only), ``school_math_limit`` caps the school-math lines read (None: all; ``mixed`` recipe
+    recipe only; ``textbook_shapes``: only those of its shapes), ``school_math_limit`` caps the school-math lines read (None: all; ``mixed`` recipe
     only), ``recipe`` is one of ``RECIPES``, and no formula equal to one of ``benchmark_formulas`` (in any
     LaTeX spelling) is kept. Deterministic for given inputs and options.
     """
@@ -266,7 +271,8 @@ def plan_corpus(
     if textbook and recipe != "mixed":
         raise ValueError("textbook formulas belong to the mixed recipe")
     config = plan_config(
-        data_dir, generated=generated, textbook=textbook, looks_per_formula=looks_per_formula,
+        data_dir, generated=generated, textbook=textbook, textbook_shapes=textbook_shapes,
+        looks_per_formula=looks_per_formula,
         school_math_limit=school_math_limit, seed=seed, shard_size=shard_size, recipe=recipe,
         benchmark_formulas=benchmark_formulas,
     )  # fmt: skip
@@ -289,7 +295,7 @@ def plan_corpus(
                     selector.add("school-math", normalize_latex(line))
                 except ValueError:
                     selector.drop("school-math", UNNORMALIZABLE)
-        for formula in generate_textbook_formulas(textbook, seed=seed):
+        for formula in generate_textbook_formulas(textbook, seed=seed, shapes=textbook_shapes):
             selector.add("textbook", normalize_latex(formula))
     if generated:
         for formula in generate_formulas(list(selector.formulas), generated, seed=seed):
@@ -313,6 +319,7 @@ def build_corpus(
     *,
     generated: int = DEFAULT_GENERATED,
     textbook: int = 0,
+    textbook_shapes: Sequence[str] | None = None,
     looks_per_formula: int = DEFAULT_LOOKS_PER_FORMULA,
     school_math_limit: int | None = None,
     seed: int = 0,
@@ -331,7 +338,8 @@ def build_corpus(
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     options = {
-        "generated": generated, "textbook": textbook, "looks_per_formula": looks_per_formula,
+        "generated": generated, "textbook": textbook, "textbook_shapes": textbook_shapes,
+        "looks_per_formula": looks_per_formula,
         "school_math_limit": school_math_limit, "seed": seed, "shard_size": shard_size, "recipe": recipe,
         "benchmark_formulas": benchmark_formulas,
     }  # fmt: skip

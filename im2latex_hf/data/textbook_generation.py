@@ -14,7 +14,7 @@ to the training format, as it does school-math.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 LETTERS = "abcdefghkmnpqrstuvwxyz"
 CAPITALS = "ABCDEFGHKLMNPQRSTUVWXYZ"
@@ -37,9 +37,20 @@ SETS = (
 LIMIT_POINTS = ("0", "1", "a", r"\infty", r"-\infty", "0^+", "0^-", "x_0", r"\pi")
 
 
-def generate_textbook_formulas(n: int, *, seed: int = 0) -> Iterator[str]:
-    """Yield ``n`` distinct textbook-style formulas in plain LaTeX (deterministic for a ``seed``)."""
-    grammar = _Grammar(random.Random(seed))
+SHAPE_WEIGHTS = {
+    "equation": 4, "relation": 2, "big_operator": 2, "integral": 2, "limit": 1.5, "binomial": 1,
+    "matrix_equation": 2, "cases": 1.5, "set_statement": 1, "vector_statement": 1, "probability": 1,
+    "derivative": 1.5, "norm_statement": 1,
+}  # fmt: skip
+"""The grammar's formula shapes and how often each is drawn."""
+
+
+def generate_textbook_formulas(n: int, *, seed: int = 0, shapes: Sequence[str] | None = None) -> Iterator[str]:
+    """Yield ``n`` distinct textbook-style formulas in plain LaTeX (deterministic for a ``seed``).
+
+    ``shapes`` (names of ``SHAPE_WEIGHTS``) draws only those shapes, in their usual proportions; None: all.
+    """
+    grammar = _Grammar(random.Random(seed), shapes)
     seen: set[str] = set()
     for _ in range(20 * n + 100):
         if len(seen) == n:
@@ -54,14 +65,14 @@ def generate_textbook_formulas(n: int, *, seed: int = 0) -> Iterator[str]:
 class _Grammar:
     """The random grammar; each method draws one piece of LaTeX."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, shapes: Sequence[str] | None = None) -> None:
         self.rng = rng
-        shapes: tuple[tuple[Callable[[], str], float], ...] = (
-            (self.equation, 4), (self.relation, 2), (self.big_operator, 2), (self.integral, 2), (self.limit, 1.5),
-            (self.binomial, 1), (self.matrix_equation, 2), (self.cases, 1.5), (self.set_statement, 1),
-            (self.vector_statement, 1), (self.probability, 1), (self.derivative, 1.5), (self.norm_statement, 1),
-        )  # fmt: skip
-        self.shapes, self.weights = zip(*shapes)
+        names = list(SHAPE_WEIGHTS) if shapes is None else list(dict.fromkeys(shapes))
+        unknown = [name for name in names if name not in SHAPE_WEIGHTS]
+        if unknown or not names:
+            raise ValueError(f"unknown or no textbook shapes {unknown}; choose among {', '.join(SHAPE_WEIGHTS)}")
+        self.shapes: list[Callable[[], str]] = [getattr(self, name) for name in names]
+        self.weights = [SHAPE_WEIGHTS[name] for name in names]
 
     def formula(self) -> str:
         return self.rng.choices(self.shapes, self.weights)[0]()
