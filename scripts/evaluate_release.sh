@@ -11,7 +11,7 @@ BEAM4_ROWS=${BEAM4_ROWS:-}
 ROBUSTNESS_ROWS=${ROBUSTNESS_ROWS:-1000}
 evaluate() { im2latex evaluate --model "$MODEL" "$@"; }
 
-[ -d data/validation-holdout ] || python scripts/build_dataset.py --data-dir "$DATA/im2latex-100k" \
+[ -d data/im2latex-100k ] && [ -d data/validation-holdout ] || python scripts/build_dataset.py --data-dir "$DATA/im2latex-100k" \
   --output-dir data/im2latex-100k --held-out-dir data/validation-holdout
 
 evaluate --data data/im2latex-100k --split test --num-beams 1 --output-dir reports/test-beam1

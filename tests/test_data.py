@@ -26,7 +26,7 @@ from im2latex_hf.data.im2latex import (
     held_out_split,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+from .conftest import REPO_ROOT
 
 FORMULAS = [
     "x + 1",
@@ -173,7 +173,7 @@ def test_held_out_split_is_the_last_validation_rows(layout, tmp_path) -> None:
 
 def test_build_dataset_script_saves_the_held_out_rows_and_reuses_a_built_dataset(layout, tmp_path) -> None:
     root, _ = layout
-    command = [sys.executable, str(REPO / "scripts" / "build_dataset.py"), "--data-dir", str(root)]
+    command = [sys.executable, str(REPO_ROOT / "scripts" / "build_dataset.py"), "--data-dir", str(root)]
     command += ["--output-dir", str(tmp_path / "dataset"), "--cache-dir", str(tmp_path / "cache")]
     command += ["--held-out-rows", "1"]
     subprocess.run([*command, "--held-out-dir", str(tmp_path / "held-out")], check=True, capture_output=True)
